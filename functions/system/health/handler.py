@@ -1,0 +1,29 @@
+"""GET /health: liveness, no auth and no dependency calls."""
+
+from typing import Annotated, Literal
+
+from fastapi import Depends
+from pydantic import BaseModel
+
+from shared.http import HttpFunction
+from shared.settings import Observability, get_settings
+
+function = HttpFunction(method="GET", path="/health", auth=False, memory_mb=256)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+def _settings() -> Observability:
+    return get_settings(Observability)
+
+
+@function.endpoint
+async def health(settings: Annotated[Observability, Depends(_settings)]) -> Health:
+    """Report that the API is up, and its version."""
+    return Health(status="ok", version=settings.version)
+
+
+handler = function.handler

@@ -1,0 +1,189 @@
+"""Declarations: what a function is, written once next to its handler.
+
+A function's trigger (a route, a queue, a schedule, or the authorizer), the access it needs and
+its settings are declared here. ``functions/registry.py`` finds every declaration; the CDK app,
+the local runner, the OpenAPI document and the sample events in ``events/`` are derived from it.
+This module is imported by every handler, so it stays free of heavy imports.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shared.observability import get_tracer, logger, metrics
+from shared.settings import Observability, Settings, get_settings
+
+Role = Literal["admin", "member", "viewer"]
+ROLES: tuple[Role, ...] = ("admin", "member", "viewer")
+
+
+# ---- resources and the access a function needs -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """One grant: ``kind`` of resource, its declared ``name`` and the ``level`` of access."""
+
+    kind: Literal["database", "cache", "bucket", "queue", "secret", "email", "vectors"]
+    name: str = ""
+    level: Literal["read", "write", "read_write", "send"] = "read"
+
+    @property
+    def env(self) -> str | None:
+        """The environment variable that carries this resource's address, if it has one."""
+        return env_name(self.kind, self.name)
+
+
+def env_name(kind: str, name: str) -> str | None:
+    """Environment variable naming, the one convention shared by CDK and the local runner."""
+    key = re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    return {
+        "bucket": f"{key}_BUCKET",
+        "queue": f"{key}_QUEUE_URL",
+        "secret": f"{key}_SECRET_ARN",
+    }.get(kind)
+
+
+DATABASE = Access("database")
+CACHE = Access("cache")
+EMAIL = Access("email", level="send")
+VECTORS = Access("vectors", level="read_write")
+
+
+def bucket(name: str, level: Literal["read", "write", "read_write"] = "read") -> Access:
+    """Access to the declared bucket ``name``."""
+    return Access("bucket", name, level)
+
+
+def queue(name: str) -> Access:
+    """Permission to send to the queue of the worker declared with ``queue=name``."""
+    return Access("queue", name, "send")
+
+
+def secret(name: str) -> Access:
+    """Read access to the declared secret ``name``."""
+    return Access("secret", name, "read")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """An S3 bucket the system owns (declared in ``functions/resources.py``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A Secrets Manager secret the system owns; ``local_value`` seeds it in the local runner."""
+
+    name: str
+    description: str
+    local_value: Callable[[], str] | None = None
+
+
+# ---- triggers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """An API Gateway route: method, path template, authentication and the roles let in."""
+
+    method: str
+    path: str
+    auth: bool = True
+    roles: tuple[Role, ...] = ()
+    status_code: int = 200
+
+    @property
+    def path_regex(self) -> re.Pattern[str]:
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{pattern}$")
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"\{(\w+)\}", self.path)
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    """An SQS queue (with its dead-letter queue) that feeds a worker."""
+
+    queue: str
+    batch_size: int = 10
+    max_receive_count: int = 5
+    visibility_timeout_seconds: int | None = None  # default: six times the function timeout
+    max_concurrency: int = 2
+    s3_bucket: str | None = None  # ObjectCreated notifications of this bucket feed the queue
+    s3_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    """An EventBridge schedule: ``rate(...)`` or ``cron(...)``."""
+
+    expression: str
+
+
+@dataclass(frozen=True)
+class AuthorizerTrigger:
+    """The API Gateway Lambda authorizer (TOKEN type, on the ``Authorization`` header)."""
+
+    identity_header: str = "Authorization"
+    result_ttl_seconds: int = 0
+
+
+Trigger = Route | QueueTrigger | ScheduleTrigger | AuthorizerTrigger
+
+
+# ---- the function declaration ----------------------------------------------------------------
+
+
+@dataclass
+class Function:
+    """A Lambda function: its trigger, what it may touch, its settings and its sizing.
+
+    Subclasses (``HttpFunction``, ``QueueWorker``, ``ScheduledJob``, ``AuthorizerFunction``)
+    supply :meth:`invoke`; :attr:`handler` is the Lambda entry point.
+    """
+
+    trigger: Trigger
+    needs: tuple[Access, ...] = ()
+    settings: type[Settings] = Observability
+    timeout_seconds: int = 10
+    memory_mb: int = 512
+    description: str = ""
+    _instrumented: Callable[..., Any] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return {
+            Route: "http",
+            QueueTrigger: "queue",
+            ScheduleTrigger: "schedule",
+            AuthorizerTrigger: "authorizer",
+        }[type(self.trigger)]
+
+    def invoke(self, event: dict[str, Any], context: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def handler(self, event: dict[str, Any], context: Any) -> Any:
+        """The Lambda entry point: settings validated, then the instrumented :meth:`invoke`."""
+        get_settings(self.settings)
+        if self._instrumented is None:
+            self._instrumented = instrument(self.invoke)
+        return self._instrumented(event, context)
+
+
+def instrument(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The one decorator order of every handler: logger context, metrics, then the tracer."""
+    inner = fn
+    tracer = get_tracer()
+    if tracer is not None:
+        inner = tracer.capture_lambda_handler(inner)
+    inner = metrics.log_metrics(inner, capture_cold_start_metric=True)
+    inner = logger.inject_lambda_context(inner, clear_state=True)
+    return functools.wraps(fn)(inner)

@@ -1,0 +1,242 @@
+"""HTTP functions: one FastAPI route per Lambda function, run through Mangum.
+
+``HttpFunction`` is the declaration (method, path, auth, roles) and the transport: it builds the
+function's FastAPI app, maps every error to an RFC 9457 problem in exactly one place
+(:class:`ProblemRoute` and :func:`problem_response`), and stamps ``X-Request-Id`` on every
+response.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from mangum import Mangum
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.declare import Access, Function, Role, Route
+from shared.errors import (
+    PROBLEM_CONTENT_TYPE,
+    AppError,
+    FieldError,
+    Forbidden,
+    Problem,
+    Unauthorized,
+    problem_for,
+)
+from shared.observability import logger, request_id_var, set_request_id
+from shared.settings import Observability, Settings
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def request_id_from_event(event: dict[str, Any]) -> str:
+    """The caller's ``X-Request-Id`` when sane, else API Gateway's request id, else a new one."""
+    for name, value in (event.get("headers") or {}).items():
+        if name.lower() == "x-request-id" and isinstance(value, str):
+            if _SANE_REQUEST_ID.match(value):
+                return value
+            break
+    generated = (event.get("requestContext") or {}).get("requestId")
+    if isinstance(generated, str) and _SANE_REQUEST_ID.match(generated):
+        return generated
+    return str(uuid.uuid4())
+
+
+def current_request_id() -> str:
+    return request_id_var.get() or "unknown"
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    """The one place a problem becomes an HTTP response."""
+    return JSONResponse(
+        problem.body(),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    return [
+        FieldError(loc=tuple(err.get("loc", ())), msg=str(err.get("msg", "Invalid value.")))
+        for err in exc.errors()
+    ]
+
+
+def to_problem(exc: BaseException) -> Problem:
+    """Map any exception raised while serving a request to the problem the client sees."""
+    request_id = current_request_id()
+    if isinstance(exc, RequestValidationError):
+        return Problem(
+            status=422,
+            detail="The request is not valid.",
+            request_id=request_id,
+            errors=_validation_errors(exc),
+        )
+    if isinstance(exc, StarletteHTTPException):
+        detail = {404: "No such resource.", 405: "Method not allowed on this resource."}
+        return Problem(
+            status=exc.status_code,
+            detail=detail.get(exc.status_code, str(exc.detail)),
+            request_id=request_id,
+            headers=dict(exc.headers or {}),
+        )
+    if not isinstance(exc, AppError):
+        logger.exception("Unhandled error while serving the request")
+    return problem_for(exc, request_id)
+
+
+class ProblemRoute(APIRoute):
+    """A route whose every failure, validation and dependencies included, is a problem."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except Exception as exc:  # noqa: BLE001 - mapped to a problem, logged if unexpected
+                return problem_response(to_problem(exc))
+
+        return handler
+
+
+async def _http_exception(_: Request, exc: Exception) -> Response:
+    return problem_response(to_problem(exc))
+
+
+def build_app(*routers: APIRouter, **kwargs: Any) -> FastAPI:
+    """A FastAPI app serving ``routers``, with unknown routes mapped to problems too."""
+    kwargs.setdefault("openapi_url", None)
+    kwargs.setdefault("docs_url", None)
+    kwargs.setdefault("redoc_url", None)
+    app = FastAPI(**kwargs)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+# ---- the caller --------------------------------------------------------------------------------
+
+
+class Principal(BaseModel):
+    """The authenticated caller, as the API Gateway authorizer put it in the request context."""
+
+    user_id: UUID
+    role: Role
+
+
+def principal_from_event(event: dict[str, Any]) -> Principal:
+    """Read the principal from ``requestContext.authorizer``; functions never parse tokens."""
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    try:
+        return Principal(user_id=context.get("sub"), role=context.get("role"))
+    except ValueError:
+        raise Unauthorized() from None
+
+
+async def _current_principal(request: Request) -> Principal:
+    return principal_from_event(request.scope.get("aws.event") or {})
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
+
+
+def _problem_content(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+class HttpFunction(Function):
+    """An API Gateway route served by one FastAPI endpoint through Mangum."""
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        auth: bool = True,
+        roles: tuple[Role, ...] = (),
+        status_code: int = 200,
+        needs: tuple[Access, ...] = (),
+        settings: type[Settings] = Observability,
+        timeout_seconds: int = 10,
+        memory_mb: int = 512,
+    ) -> None:
+        super().__init__(
+            trigger=Route(method.upper(), path, auth, roles, status_code),
+            needs=needs,
+            settings=settings,
+            timeout_seconds=timeout_seconds,
+            memory_mb=memory_mb,
+        )
+        self.router = APIRouter(route_class=ProblemRoute)
+        self._mangum: Mangum | None = None
+
+    @property
+    def route(self) -> Route:
+        assert isinstance(self.trigger, Route)
+        return self.trigger
+
+    def endpoint(self, fn: F) -> F:
+        """Register ``fn`` (an ``async def``) as this function's one route."""
+        route = self.route
+        dependencies = [Depends(self._require_roles)] if route.auth else []
+        responses: dict[int | str, dict[str, Any]] = {
+            429: _problem_content("Too many requests"),
+            500: _problem_content("Something failed"),
+        }
+        if route.auth:
+            responses[401] = _problem_content("Missing, invalid, expired or revoked token")
+        if route.roles:
+            responses[403] = _problem_content("The caller's role may not do this")
+        responses[422] = _problem_content("Invalid input")
+        summary, _, description = (fn.__doc__ or "").strip().partition("\n")
+        self.description = summary
+        self.router.add_api_route(
+            route.path,
+            fn,
+            methods=[route.method],
+            status_code=route.status_code,
+            summary=summary or None,
+            description=description.strip() or None,
+            dependencies=dependencies,
+            responses=responses,
+            openapi_extra={"security": [{"bearerAuth": []}]} if route.auth else None,
+        )
+        return fn
+
+    async def _require_roles(self, principal: CurrentPrincipal) -> None:
+        if self.route.roles and principal.role not in self.route.roles:
+            raise Forbidden("Your role may not do this.")
+
+    @property
+    def app(self) -> FastAPI:
+        return build_app(self.router)
+
+    def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        request_id = request_id_from_event(event)
+        set_request_id(request_id)
+        if self._mangum is None:
+            self._mangum = Mangum(self.app, lifespan="off")
+        response: dict[str, Any] = self._mangum(event, context)
+        headers = response.get("headers")
+        if headers is None:
+            headers = response["headers"] = {}
+        headers[REQUEST_ID_HEADER] = request_id
+        return response

@@ -1,0 +1,50 @@
+"""The one place that creates the logger, the metrics and the tracer.
+
+Logger and Metrics are cheap and created at import; ``Tracer()`` costs about half a second of
+cold start (it imports aws-xray-sdk), so it is created lazily and only where tracing is on.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stratus"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Stratus"))
+
+#: The request id of the invocation being served (HTTP request or queue record).
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def tracing_enabled() -> bool:
+    """True inside Lambda unless ``POWERTOOLS_TRACE_DISABLED`` says otherwise."""
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in {"1", "true", "yes"}
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not disabled
+
+
+@lru_cache(maxsize=1)
+def get_tracer() -> Tracer | None:
+    """The X-Ray tracer, created on first use; ``None`` where tracing is off."""
+    if not tracing_enabled():
+        return None
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()
+
+
+def set_request_id(request_id: str) -> None:
+    """Make ``request_id`` the correlation id of every log line and of outgoing messages."""
+    request_id_var.set(request_id)
+    logger.set_correlation_id(request_id)
+
+
+# A function that emits no metric of its own on a warm invocation is normal, not a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")

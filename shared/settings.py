@@ -1,0 +1,65 @@
+"""Settings: pydantic models of the environment, composed from mixins and parsed once.
+
+A function declares the settings class it needs (for example
+``class IngestSettings(Observability, Database, Queues)``); its handler validates them on entry
+through :func:`get_settings`, so a misconfigured function fails loudly on its first invocation
+instead of half-way through a request.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TypeVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound="Settings")
+
+
+class Settings(BaseSettings):
+    """Base of every settings mixin: read from the environment, immutable, extra keys ignored."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Observability(Settings):
+    """What every function needs: its stage, version and service name."""
+
+    stage: str = Field(default="local", alias="STAGE")
+    version: str = Field(default="0.1.0", alias="APP_VERSION")
+    service: str = Field(default="stratus", alias="POWERTOOLS_SERVICE_NAME")
+
+
+class Database(Settings):
+    """The Postgres database (SQLite is accepted for the local runner's embedded default)."""
+
+    database_url: str = Field(alias="DATABASE_URL")
+    database_pool_size: int = Field(default=1, ge=1, le=20, alias="DATABASE_POOL_SIZE")
+    database_tls: bool = Field(default=False, alias="DATABASE_TLS")
+
+
+class Cache(Settings):
+    """Redis (ElastiCache in AWS)."""
+
+    redis_url: str = Field(alias="REDIS_URL")
+
+
+class Aws(Settings):
+    """AWS region and, for the local runner and tests, an endpoint override (moto)."""
+
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+
+
+class Limits(Settings):
+    """Product limits that the contract lets operators tune."""
+
+    rate_limit_per_minute: int = Field(default=120, ge=1, alias="RATE_LIMIT_PER_MINUTE")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_UPLOAD_BYTES")
+
+
+@lru_cache(maxsize=None)
+def get_settings(cls: type[S]) -> S:
+    """Parse ``cls`` from the environment once per execution environment."""
+    return cls()
