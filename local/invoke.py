@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ def invoke(entry: Entry, event: dict[str, Any], *, quiet: bool = False) -> Invoc
         timeout_seconds=fn.timeout_seconds,
         memory_limit_in_mb=fn.memory_mb,
     )
+    _ensure_event_loop()
     started = time.perf_counter()
     error: BaseException | None = None
     result: Any = None
@@ -39,6 +41,15 @@ def invoke(entry: Entry, event: dict[str, Any], *, quiet: bool = False) -> Invoc
     return Invocation(result, error, duration_ms)
 
 
+def _ensure_event_loop() -> None:
+    """Lambda runs a handler on one thread with an event loop; the runner's threads need one
+    each (Mangum runs the ASGI app on the current thread's loop)."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def _outcome(result: Any, error: BaseException | None) -> str:
     if error is not None:
         return f"error {type(error).__name__}"
@@ -47,3 +58,39 @@ def _outcome(result: Any, error: BaseException | None) -> str:
     if isinstance(result, dict) and result.get("batchItemFailures"):
         return f"partial ({len(result['batchItemFailures'])} failed)"
     return "ok"
+
+
+def main(argv: list[str]) -> int:
+    """``make invoke FN=<function> EVENT=events/<file>.json``: one handler, against moto."""
+    import json
+    import os
+
+    from local.runner import LocalRunner, RunnerConfig, runtime_environment
+
+    if len(argv) != 2:
+        print("usage: python -m local.invoke <function-name> <event.json>", file=sys.stderr)
+        return 2
+    name, event_file = argv
+    for key, value in runtime_environment().items():
+        os.environ.setdefault(key, value)
+    from functions.registry import discover
+
+    registry = discover()
+    entry = registry[name]
+    with open(event_file) as fh:
+        event = json.load(fh)
+    runner = LocalRunner(registry, RunnerConfig.from_env(), serve=False)
+    runner.start()
+    try:
+        outcome = invoke(entry, event)
+    finally:
+        runner.stop()
+    if outcome.error is not None:
+        print(json.dumps({"errorType": type(outcome.error).__name__, "errorMessage": str(outcome.error)}))
+        return 1
+    print(json.dumps(outcome.result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -219,6 +220,10 @@ class HttpFunction(Function):
             responses=responses,
             openapi_extra={"security": [{"bearerAuth": []}]} if route.auth else None,
         )
+        added = self.router.routes[-1]
+        assert isinstance(added, APIRoute)
+        if not get_flat_params(added.dependant) and added.body_field is None:
+            added.responses.pop(422, None)  # nothing the caller sends can be invalid
         return fn
 
     async def _require_roles(self, principal: CurrentPrincipal) -> None:
@@ -233,7 +238,11 @@ class HttpFunction(Function):
         request_id = request_id_from_event(event)
         set_request_id(request_id)
         if self._mangum is None:
-            self._mangum = Mangum(self.app, lifespan="off")
+            self._mangum = Mangum(
+                self.app,
+                lifespan="off",
+                text_mime_types=["application/json", PROBLEM_CONTENT_TYPE, "text/"],
+            )
         response: dict[str, Any] = self._mangum(event, context)
         headers = response.get("headers")
         if headers is None:
