@@ -6,7 +6,7 @@ path-style addresses so that presigned URLs work from any HTTP client on the mac
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from shared.settings import Aws, get_settings
@@ -23,7 +23,7 @@ def session() -> boto3.Session:
     return boto3.Session(region_name=get_settings(Aws).region)
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     """A cached boto3 client for ``service``, honouring the endpoint override."""
     from botocore.config import Config
@@ -34,7 +34,8 @@ def client(service: str) -> Any:
         s3={"addressing_style": "path"} if settings.endpoint_url else {},
         signature_version="s3v4" if service == "s3" else None,
     )
-    return session().client(service, endpoint_url=settings.endpoint_url, config=config)
+    boto_session: Any = session()  # the stubs type each service; callers pick their own
+    return boto_session.client(service, endpoint_url=settings.endpoint_url, config=config)
 
 
 def reset() -> None:

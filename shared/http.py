@@ -8,9 +8,8 @@ response.
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -33,24 +32,23 @@ from shared.errors import (
     Unauthorized,
     problem_for,
 )
-from shared.observability import logger, request_id_var, set_request_id
+from shared.observability import is_sane_request_id, logger, request_id_var, set_request_id
 from shared.settings import Observability, Settings
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 REQUEST_ID_HEADER = "X-Request-Id"
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 def request_id_from_event(event: dict[str, Any]) -> str:
     """The caller's ``X-Request-Id`` when sane, else API Gateway's request id, else a new one."""
     for name, value in (event.get("headers") or {}).items():
         if name.lower() == "x-request-id" and isinstance(value, str):
-            if _SANE_REQUEST_ID.match(value):
+            if is_sane_request_id(value):
                 return value
             break
     generated = (event.get("requestContext") or {}).get("requestId")
-    if isinstance(generated, str) and _SANE_REQUEST_ID.match(generated):
+    if is_sane_request_id(generated):
         return generated
     return str(uuid.uuid4())
 
@@ -102,13 +100,13 @@ def to_problem(exc: BaseException) -> Problem:
 class ProblemRoute(APIRoute):
     """A route whose every failure, validation and dependencies included, is a problem."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
             try:
                 return await original(request)
-            except Exception as exc:  # noqa: BLE001 - mapped to a problem, logged if unexpected
+            except Exception as exc:
                 return problem_response(to_problem(exc))
 
         return handler

@@ -7,10 +7,11 @@ cold start (it imports aws-xray-sdk), so it is created lazily and only where tra
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -40,10 +41,22 @@ def get_tracer() -> Tracer | None:
     return Tracer()
 
 
+#: What the contract accepts as a caller's request id; anything else is replaced.
+SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def is_sane_request_id(value: object) -> TypeGuard[str]:
+    """True when ``value`` may be used as a request id as it is (1-128 of ``[A-Za-z0-9._-]``)."""
+    return isinstance(value, str) and SANE_REQUEST_ID.match(value) is not None
+
+
 def set_request_id(request_id: str) -> None:
-    """Make ``request_id`` the correlation id of every log line and of outgoing messages."""
+    """Make ``request_id`` the correlation id of every log line and of outgoing messages.
+
+    Kept per thread and per context (not process-wide), so concurrent invocations in the local
+    runner never log each other's ids."""
     request_id_var.set(request_id)
-    logger.set_correlation_id(request_id)
+    logger.thread_safe_append_keys(correlation_id=request_id)
 
 
 # A function that emits no metric of its own on a warm invocation is normal, not a warning.

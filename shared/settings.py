@@ -8,7 +8,7 @@ instead of half-way through a request.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import TypeVar
 
 from pydantic import Field
@@ -59,7 +59,7 @@ class Limits(Settings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_UPLOAD_BYTES")
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_settings(cls: type[S]) -> S:
     """Parse ``cls`` from the environment once per execution environment."""
     return cls()

@@ -1,0 +1,69 @@
+"""The producer side of the worker queues: send one message, carrying the current request id.
+
+A function that sends to the queue of the worker declared with ``queue="ingest"`` declares
+``needs=(declare.queue("ingest"),)``; the CDK app and the local runner then set the queue's URL
+in the environment variable named by :func:`shared.declare.env_name`. The request id of the
+invocation travels as the ``request_id`` message attribute, and the worker makes it the
+correlation id of every log line of that record (see :mod:`shared.worker`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.aws import client
+from shared.declare import env_name
+from shared.observability import logger, request_id_var
+
+#: The message attribute (``String``) that carries the request id from producer to worker.
+REQUEST_ID_ATTRIBUTE = "request_id"
+
+#: SQS's limit on ``DelaySeconds`` (15 minutes).
+MAX_DELAY_SECONDS = 900
+
+
+class QueueNotConfigured(RuntimeError):
+    """The environment carries no URL for a queue this function sends to."""
+
+
+def queue_url(queue: str) -> str:
+    """The URL of the declared queue ``queue``, from the environment; fails loudly if unset."""
+    variable = env_name("queue", queue)
+    assert variable is not None
+    url = os.environ.get(variable, "").strip()
+    if not url:
+        raise QueueNotConfigured(
+            f"No URL for queue {queue!r}: the environment variable {variable} is not set. "
+            f"Declare needs=(declare.queue({queue!r}),) on the sending function, and check "
+            f"that a worker is declared with queue={queue!r}."
+        )
+    return url
+
+
+def send(queue: str, message: BaseModel, *, delay_seconds: int = 0) -> str:
+    """Send ``message`` (as JSON) to the worker queue ``queue``; return its SQS message id.
+
+    The current request id (:data:`shared.observability.request_id_var`), when there is one,
+    goes along as the ``request_id`` message attribute. Raises :class:`QueueNotConfigured`
+    when the queue's URL is not in the environment, ``ValueError`` for a delay SQS refuses, and
+    lets any SQS error propagate: a message that could not be queued is never silently lost.
+    """
+    if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be 0-{MAX_DELAY_SECONDS}, not {delay_seconds}")
+    url = queue_url(queue)
+    attributes: dict[str, Any] = {}
+    request_id = request_id_var.get()
+    if request_id:
+        attributes[REQUEST_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": request_id}
+    response = client("sqs").send_message(
+        QueueUrl=url,
+        MessageBody=message.model_dump_json(),
+        DelaySeconds=delay_seconds,
+        MessageAttributes=attributes,
+    )
+    message_id = str(response["MessageId"])
+    logger.info("Message queued", extra={"queue": queue, "message_id": message_id})
+    return message_id

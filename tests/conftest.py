@@ -1,0 +1,50 @@
+"""Settings every suite shares: no real AWS account is reachable, ever."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Before any handler module is imported (Powertools reads these when the logger is created).
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+)
+
+
+@pytest.fixture
+def lambda_context():
+    from local.lambda_context import LambdaContext
+
+    return LambdaContext(function_name="test-function")
+
+
+@pytest.fixture
+def log_lines():
+    """The JSON log lines the functions write during the test, parsed."""
+    import io
+    import json
+
+    from shared.observability import logger
+
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    old = handler.setStream(buffer)  # type: ignore[attr-defined]
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+    yield lines
+    handler.setStream(old)  # type: ignore[attr-defined]
+
+
+from tests.support.services import pg_url, redis_url  # noqa: E402, F401 - shared fixtures

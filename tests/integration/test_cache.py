@@ -1,0 +1,25 @@
+"""The Redis client against real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import cache
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_client_talks_to_the_configured_redis(redis_url, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    cache.reset()
+    try:
+        client = cache.redis()
+        client.set("stratus:test", "v", ex=10)
+        assert client.get("stratus:test") == "v"  # decoded to str
+        assert cache.redis() is client  # one client per execution environment
+    finally:
+        cache.reset()
+        get_settings.cache_clear()
