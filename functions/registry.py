@@ -88,7 +88,9 @@ class Registry:
 
     @cached_property
     def routes(self) -> list[tuple[Entry, Route]]:
-        return [(e, e.function.trigger) for e in self.entries if isinstance(e.function.trigger, Route)]
+        return [
+            (e, e.function.trigger) for e in self.entries if isinstance(e.function.trigger, Route)
+        ]
 
     @cached_property
     def queues(self) -> list[tuple[Entry, QueueTrigger]]:

@@ -33,9 +33,15 @@ def invoke(entry: Entry, event: dict[str, Any], *, quiet: bool = False) -> Invoc
     result: Any = None
     try:
         result = fn.handler(event, context)
-    except Exception as exc:  # noqa: BLE001 - Lambda reports a function error; so do we
+    except Exception as exc:
         error = exc
     duration_ms = (time.perf_counter() - started) * 1000
+    if duration_ms > fn.timeout_seconds * 1000:
+        # Lambda would have killed the invocation; the runner cannot stop a thread, so it lets
+        # it finish and then reports what Lambda would have: a timeout, whatever it returned.
+        error = TimeoutError(f"Task timed out after {fn.timeout_seconds:.2f} seconds")
+        result = None
+        print(f"! [{entry.name}] ran {duration_ms:.0f} ms, over its timeout", file=sys.stderr)
     if not quiet:
         print(f"[{entry.name}] {_outcome(result, error)} {duration_ms:.1f} ms", file=sys.stderr)
     return Invocation(result, error, duration_ms)
@@ -62,6 +68,7 @@ def _outcome(result: Any, error: BaseException | None) -> str:
 
 def main(argv: list[str]) -> int:
     """``make invoke FN=<function> EVENT=events/<file>.json``: one handler, against moto."""
+    import contextlib
     import json
     import os
 
@@ -76,17 +83,26 @@ def main(argv: list[str]) -> int:
     from functions.registry import discover
 
     registry = discover()
-    entry = registry[name]
+    try:
+        entry = registry[name]
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
     with open(event_file) as fh:
         event = json.load(fh)
     runner = LocalRunner(registry, RunnerConfig.from_env(), serve=False)
     runner.start()
     try:
-        outcome = invoke(entry, event)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the response only
+            outcome = invoke(entry, event)
     finally:
         runner.stop()
     if outcome.error is not None:
-        print(json.dumps({"errorType": type(outcome.error).__name__, "errorMessage": str(outcome.error)}))
+        print(
+            json.dumps(
+                {"errorType": type(outcome.error).__name__, "errorMessage": str(outcome.error)}
+            )
+        )
         return 1
     print(json.dumps(outcome.result, indent=2, default=str))
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from shared.settings import Aws, get_settings
+from shared.settings import Aws, get_settings, reset_settings
 
 if TYPE_CHECKING:
     import boto3
@@ -42,4 +42,4 @@ def reset() -> None:
     """Forget cached clients and settings (tests and the local runner change the environment)."""
     client.cache_clear()
     session.cache_clear()
-    get_settings.cache_clear()
+    reset_settings()

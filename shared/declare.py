@@ -9,6 +9,7 @@ This module is imported by every handler, so it stays free of heavy imports.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,6 +185,8 @@ def instrument(fn: Callable[..., Any]) -> Callable[..., Any]:
     tracer = get_tracer()
     if tracer is not None:
         inner = tracer.capture_lambda_handler(inner)
-    inner = metrics.log_metrics(inner, capture_cold_start_metric=True)
+    # Powertools emits the cold-start metric even with metrics disabled (the local runner)
+    cold_start_metric = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true"
+    inner = metrics.log_metrics(inner, capture_cold_start_metric=cold_start_metric)
     inner = logger.inject_lambda_context(inner, clear_state=True)
     return functools.wraps(fn)(inner)

@@ -9,7 +9,7 @@ instead of half-way through a request.
 from __future__ import annotations
 
 from functools import cache
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +60,15 @@ class Limits(Settings):
 
 
 @cache
+def _parse(cls: type[Settings]) -> Settings:
+    return cls()
+
+
 def get_settings(cls: type[S]) -> S:
     """Parse ``cls`` from the environment once per execution environment."""
-    return cls()
+    return cast(S, _parse(cls))
+
+
+def reset_settings() -> None:
+    """Forget parsed settings (tests and the local runner change the environment)."""
+    _parse.cache_clear()

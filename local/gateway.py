@@ -1,0 +1,314 @@
+"""API Gateway on loopback: HTTP requests become REST API (v1) proxy events for the real handlers.
+
+As in AWS: the route is matched against the declared routes (an unknown one gets the gateway's
+404 response), the Lambda authorizer runs first on a route that needs auth (its policy decides,
+its context lands in ``requestContext.authorizer``), the route's handler is invoked with a
+Lambda context, and the proxy response is written back. Bodies of the binary media types are
+base64-encoded, as API Gateway does.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Lock, Thread
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
+from functions.registry import Entry, Registry
+from local.invoke import invoke
+from local.lambda_context import ACCOUNT_ID, REGION
+
+API_ID = "localapi"
+STAGE = "local"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_LAMBDA_PAYLOAD = 6 * 1024 * 1024  # synchronous Lambda invoke limit, request and response
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def gateway_reply(kind: str, request_id: str) -> Reply:
+    """The response API Gateway itself gives (``functions.gateway.GATEWAY_RESPONSES``)."""
+    spec = GATEWAY_RESPONSES.get(kind)
+    if spec is None:  # the authorizer failures: API Gateway falls back to DEFAULT_5XX
+        spec = GATEWAY_RESPONSES["DEFAULT_5XX"]
+    return Reply(
+        spec.status, list(spec.all_headers.items()), json.dumps(spec.body(request_id)).encode()
+    )
+
+
+def is_binary(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return any(fnmatch.fnmatch(media, pattern) for pattern in BINARY_MEDIA_TYPES)
+
+
+def method_arn(method: str, path: str) -> str:
+    return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/{method}/{path.lstrip('/')}"
+
+
+def build_event(
+    *,
+    method: str,
+    path: str,
+    resource: str,
+    path_params: dict[str, str],
+    query: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    request_id: str,
+    authorizer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A REST API (v1) Lambda proxy event, as API Gateway builds it."""
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_headers.setdefault(name, []).append(value)
+    multi_query: dict[str, list[str]] = {}
+    for name, value in query:
+        multi_query.setdefault(name, []).append(value)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+    binary = is_binary(content_type)
+    now = datetime.now(UTC)
+    user_agent = next((v for k, v in headers if k.lower() == "user-agent"), None)
+    request_context: dict[str, Any] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": API_ID,
+        "domainName": "127.0.0.1",
+        "domainPrefix": "127",
+        "extendedRequestId": request_id,
+        "httpMethod": method,
+        "identity": {"sourceIp": source_ip, "userAgent": user_agent},
+        "path": f"/{STAGE}{path}",
+        "protocol": "HTTP/1.1",
+        "requestId": request_id,
+        "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "requestTimeEpoch": int(now.timestamp() * 1000),
+        "resourceId": "local",
+        "resourcePath": resource,
+        "stage": STAGE,
+    }
+    if authorizer is not None:
+        request_context["authorizer"] = authorizer
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {k: v[-1] for k, v in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+        "requestContext": request_context,
+        "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace"))
+        if body
+        else None,
+        "isBase64Encoded": binary and bool(body),
+    }
+
+
+def policy_allows(policy: dict[str, Any], arn: str) -> bool:
+    """IAM evaluation of an authorizer's policy for ``arn``: an explicit Deny wins."""
+    allowed = False
+    for statement in policy.get("Statement", []):
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions):
+            continue
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase(arn, r) for r in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            if statement.get("Effect") == "Allow":
+                allowed = True
+    return allowed
+
+
+@dataclass
+class Authorizer:
+    """Runs the declared TOKEN authorizer, with API Gateway's result cache."""
+
+    entry: Entry
+    ttl_seconds: int
+    _cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _lock: Lock = field(default_factory=Lock)
+
+    def authorize(self, token: str, arn: str, request_id: str) -> dict[str, Any] | Reply:
+        """The ``requestContext.authorizer`` for ``token``, or the gateway's refusal."""
+        result = self._cached(token)
+        if result is None:
+            event = {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
+            outcome = invoke(self.entry, event)
+            if outcome.error is not None:
+                if str(outcome.error) == "Unauthorized":
+                    return gateway_reply("UNAUTHORIZED", request_id)
+                return gateway_reply("AUTHORIZER_FAILURE", request_id)
+            result = outcome.result
+            if not isinstance(result, dict) or "policyDocument" not in result:
+                return gateway_reply("AUTHORIZER_CONFIGURATION_ERROR", request_id)
+            if self.ttl_seconds > 0:
+                with self._lock:
+                    self._cache[token] = (time.monotonic() + self.ttl_seconds, result)
+        if not policy_allows(result["policyDocument"], arn):
+            return gateway_reply("ACCESS_DENIED", request_id)
+        context = {k: v for k, v in (result.get("context") or {}).items()}
+        context["principalId"] = result.get("principalId")
+        return context
+
+    def _cached(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            hit = self._cache.get(token)
+            if hit and hit[0] > time.monotonic():
+                return hit[1]
+            self._cache.pop(token, None)
+        return None
+
+
+class Gateway:
+    """Routes one HTTP request through the authorizer and the route's handler."""
+
+    def __init__(self, registry: Registry, *, extra_routes: dict[tuple[str, str], Any]) -> None:
+        self.registry = registry
+        self.extra_routes = extra_routes  # the runner's own pages: /openapi.json, /docs, ...
+        auth = registry.authorizers[0] if registry.authorizers else None
+        self.authorizer = Authorizer(auth[0], auth[1].result_ttl_seconds) if auth else None
+
+    def handle(
+        self, *, method: str, target: str, headers: list[tuple[str, str]], body: bytes, ip: str
+    ) -> Reply:
+        request_id = str(uuid.uuid4())
+        split = urlsplit(target)
+        path = split.path or "/"
+        extra = self.extra_routes.get((method, path))
+        if extra is not None:
+            reply: Reply = extra(split.query, body)
+            return reply
+        if len(body) > MAX_REQUEST_BYTES:
+            return gateway_reply("REQUEST_TOO_LARGE", request_id)
+        found = self.registry.match(method, path)
+        if found is None:
+            return gateway_reply("MISSING_AUTHENTICATION_TOKEN", request_id)
+        entry, route, params = found
+        authorizer_context = None
+        if route.auth:
+            if self.authorizer is None:
+                raise RuntimeError(
+                    f"{method} {route.path} needs auth but no authorizer function is declared"
+                )
+            token = next((v for k, v in headers if k.lower() == "authorization"), "")
+            if not token:
+                return gateway_reply("UNAUTHORIZED", request_id)
+            decided = self.authorizer.authorize(token, method_arn(method, path), request_id)
+            if isinstance(decided, Reply):
+                return decided
+            authorizer_context = decided
+        event = build_event(
+            method=method,
+            path=path,
+            resource=route.path,
+            path_params=params,
+            query=parse_qsl(split.query, keep_blank_values=True),
+            headers=headers,
+            body=body,
+            source_ip=ip,
+            request_id=request_id,
+            authorizer=authorizer_context,
+        )
+        if len(json.dumps(event)) > MAX_LAMBDA_PAYLOAD:
+            return gateway_reply("REQUEST_TOO_LARGE", request_id)
+        outcome = invoke(entry, event)
+        if outcome.error is not None or not isinstance(outcome.result, dict):
+            return gateway_reply("DEFAULT_5XX", request_id)  # Lambda error: 502 in AWS
+        return proxy_reply(outcome.result, request_id)
+
+
+def proxy_reply(result: dict[str, Any], request_id: str) -> Reply:
+    """Turn a Lambda proxy response into the HTTP response API Gateway sends."""
+    if len(json.dumps(result)) > MAX_LAMBDA_PAYLOAD:
+        print(f"! response over Lambda's 6 MB limit: a deployed function would fail ({request_id})")
+        return gateway_reply("DEFAULT_5XX", request_id)
+    headers: list[tuple[str, str]] = []
+    multi = result.get("multiValueHeaders") or {}
+    for name, values in multi.items():
+        headers.extend((name, str(v)) for v in values)
+    for name, value in (result.get("headers") or {}).items():
+        if name not in multi:
+            headers.append((name, str(value)))
+    headers.append(("x-amzn-RequestId", request_id))
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+    return Reply(int(result.get("statusCode", 502)), headers, body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            reply = self.server.gateway.handle(
+                method=self.command,
+                target=self.path,
+                headers=[(k, v) for k, v in self.headers.items() if k.lower() != "host"]
+                + [("Host", self.headers.get("Host", ""))],
+                body=body,
+                ip=self.client_address[0],
+            )
+        except Exception as exc:
+            print(f"! local runner failed to emulate this request: {exc!r}")
+            reply = gateway_reply("DEFAULT_5XX", str(uuid.uuid4()))
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            if name.lower() not in {"content-length", "connection"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per invocation is logged by local.invoke
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+        super().__init__(address, _Handler)
+        self.gateway = gateway
+
+
+class HttpServer:
+    """The gateway served on ``127.0.0.1:port`` from a background thread."""
+
+    def __init__(self, gateway: Gateway, port: int) -> None:
+        self._server = _Server(("127.0.0.1", port), gateway)
+        self.port = self._server.server_address[1]
+        self._thread = Thread(target=self._server.serve_forever, name="http", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,216 @@
+"""The local runner: the whole of Stratus in one process on loopback.
+
+Start order: moto (S3, SQS, SES, Secrets Manager) → the declared resources → the database and
+its migrations → Redis (embedded unless ``REDIS_URL``) → the API on ``PORT`` → one poller per
+worker queue → the schedules. Every function runs its real handler on a real event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from functions.registry import REPO_ROOT, Registry
+from local.aws import MotoServer, Provisioned, aws_environment, provision
+from local.gateway import Gateway, HttpServer, Reply
+
+LOCAL_DIR = REPO_ROOT / ".local"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def runtime_environment() -> dict[str, str]:
+    """What every function sees in the runner besides its resources. Set it before handlers
+    are imported: Powertools reads its log level when the logger is created."""
+    return {
+        "STAGE": "local",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("FUNCTION_LOG_LEVEL", "WARNING"),
+        "DATABASE_POOL_SIZE": "5",
+    }
+
+
+@dataclass
+class RunnerConfig:
+    """What the runner honours from the environment (see the README)."""
+
+    port: int = 3000
+    aws_port: int = 0  # 0: any free port
+    database_url: str | None = None  # default: a SQLite file under .local/
+    redis_url: str | None = None  # default: an embedded Redis-compatible server
+    state_dir: Path = LOCAL_DIR
+    function_env: dict[str, str] = field(default_factory=dict)
+    schedules: bool = True
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> RunnerConfig:
+        env = dict(os.environ if environ is None else environ)
+        passthrough: dict[str, str] = {
+            k: env[k]
+            for k in ("RATE_LIMIT_PER_MINUTE", "MAX_UPLOAD_BYTES", "ADMIN_EMAIL", "ADMIN_PASSWORD")
+            if k in env
+        }
+        return cls(
+            port=int(env.get("PORT", "3000")),
+            aws_port=int(env.get("AWS_PORT", "0")),
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            function_env=passthrough,
+            state_dir=Path(env.get("LOCAL_STATE_DIR") or LOCAL_DIR),
+        )
+
+
+class LocalRunner:
+    """Owns every emulated part; ``start()`` brings them up, ``stop()`` takes them down."""
+
+    def __init__(self, registry: Registry, config: RunnerConfig, *, serve: bool = True) -> None:
+        self.registry = registry
+        self.config = config
+        self.serve = serve  # False: resources, database and Redis only (``make invoke``)
+        self.moto: MotoServer | None = None
+        self.redis_server: Any = None
+        self.http: HttpServer | None = None
+        self.provisioned = Provisioned()
+        self.pollers: list[Any] = []
+        self.scheduler: Any = None
+        self._stop = threading.Event()
+        self._saved_env: dict[str, str | None] = {}
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.moto = MotoServer(self.config.aws_port or free_port())
+        self.moto.start()
+        self._set_env(aws_environment(self.moto.endpoint))
+        self._set_env(runtime_environment())
+        import boto3
+
+        self.provisioned = provision(self.registry, boto3.Session(), self.moto.endpoint)
+        self._set_env(self.provisioned.environment())
+        self._set_env({"DATABASE_URL": self._database_url(), "REDIS_URL": self._redis_url()})
+        self._set_env(self.config.function_env)
+        self._reset_clients()
+        from shared.migrate import upgrade
+
+        upgrade(os.environ["DATABASE_URL"])
+        if not self.serve:
+            return
+        self._start_workers()
+        gateway = Gateway(self.registry, extra_routes=self._runner_routes())
+        self.http = HttpServer(gateway, self.config.port)
+        self.http.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        for poller in self.pollers:
+            poller.stop()
+        if self.http is not None:
+            self.http.stop()
+        if self.redis_server is not None:
+            self.redis_server.shutdown()
+            self.redis_server.server_close()
+        self._reset_clients()
+        if self.moto is not None:
+            self.moto.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    @property
+    def url(self) -> str:
+        assert self.http is not None
+        return f"http://127.0.0.1:{self.http.port}"
+
+    # ---- parts --------------------------------------------------------------------------------
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    @staticmethod
+    def _reset_clients() -> None:
+        from shared import aws, cache, db
+
+        aws.reset()
+        db.reset()
+        cache.reset()
+
+    def _database_url(self) -> str:
+        if self.config.database_url:
+            return self.config.database_url
+        return f"sqlite:///{self.config.state_dir / 'stratus.db'}"
+
+    def _redis_url(self) -> str:
+        if self.config.redis_url:
+            return self.config.redis_url
+        from fakeredis import TcpFakeServer
+
+        self.redis_server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
+        self.redis_server.daemon_threads = True
+        threading.Thread(target=self.redis_server.serve_forever, name="redis", daemon=True).start()
+        return f"redis://127.0.0.1:{self.redis_server.server_address[1]}/0"
+
+    def _start_workers(self) -> None:
+        import boto3
+
+        from local.queues import QueuePoller
+        from local.schedules import Scheduler
+
+        assert self.moto is not None
+        sqs = boto3.Session().client("sqs", endpoint_url=self.moto.endpoint)
+        for entry, trigger in self.registry.queues:
+            poller = QueuePoller(
+                entry, trigger, self.provisioned.queue_urls[trigger.queue], sqs, self._stop
+            )
+            poller.start()
+            self.pollers.append(poller)
+        self.scheduler = Scheduler(self.registry, self._stop, enabled=self.config.schedules)
+        self.scheduler.start()
+
+    def _runner_routes(self) -> dict[tuple[str, str], Any]:
+        """The runner's own pages, never deployed: the OpenAPI document and its viewer."""
+        from functions.openapi import build_openapi
+
+        def openapi(_: str, __: bytes) -> Reply:
+            doc = build_openapi(self.registry)
+            return Reply(200, [("Content-Type", "application/json")], json.dumps(doc).encode())
+
+        def docs(_: str, __: bytes) -> Reply:
+            from fastapi.openapi.docs import get_swagger_ui_html
+
+            page = get_swagger_ui_html(openapi_url="/openapi.json", title="Stratus API (local)")
+            return Reply(200, [("Content-Type", "text/html; charset=utf-8")], bytes(page.body))
+
+        routes: dict[tuple[str, str], Any] = {
+            ("GET", "/openapi.json"): openapi,
+            ("GET", "/docs"): docs,
+        }
+        for entry, _ in self.registry.schedules:
+            routes[("POST", f"/__local/jobs/{entry.name}")] = self._run_job_route(entry.name)
+        return routes
+
+    def _run_job_route(self, name: str) -> Any:
+        def run(_: str, __: bytes) -> Reply:
+            outcome = self.scheduler.run_now(name)
+            status = 500 if outcome.error is not None else 200
+            body = {"function": name, "result": outcome.result, "error": repr(outcome.error)}
+            return Reply(status, [("Content-Type", "application/json")], json.dumps(body).encode())
+
+        return run

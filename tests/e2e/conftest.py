@@ -1,0 +1,40 @@
+"""The local runner, in-process, once on its embedded defaults and once on real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from functions.registry import Registry, discover
+from local.runner import LocalRunner, RunnerConfig
+
+
+def start_runner(registry: Registry, config: RunnerConfig) -> LocalRunner:
+    runner = LocalRunner(registry, config)
+    try:
+        runner.start()
+    except BaseException:
+        runner.stop()
+        raise
+    return runner
+
+
+@pytest.fixture(scope="module", params=["embedded", "real-services"])
+def runner(request, tmp_path_factory) -> Iterator[LocalRunner]:
+    """Stratus as `make local` runs it: SQLite + embedded Redis, or Postgres + Redis."""
+    state = tmp_path_factory.mktemp("local")
+    config = RunnerConfig(port=0, state_dir=state)
+    if request.param == "real-services":
+        config.database_url = request.getfixturevalue("pg_url")
+        config.redis_url = request.getfixturevalue("redis_url")
+    runner = start_runner(discover(), config)
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture
+def api(runner) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=runner.url, timeout=10) as client:
+        yield client
