@@ -1,0 +1,109 @@
+"""The CDK app: ``npx cdk synth [-c env=prod] [-c layer_dir=build/layer]`` runs this module.
+
+Everything is derived from the function registry (``functions/registry.py``); tests build the
+app from a registry of their own with :func:`build_app`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+
+from functions.registry import Registry, discover
+from infra.components.function import check_layer_dir
+from infra.config import (
+    DEFAULT_LAYER_DIR,
+    DEFAULT_STAGE,
+    REPO_ROOT,
+    ConfigurationError,
+    stage_config,
+)
+from infra.stacks import ApiStack, StatefulStack
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context of ``cdk.json`` (feature flags above all), so an app built without the CLI,
+    in tests or by ``python -m infra.app``, synthesizes exactly what the CLI would."""
+    with (REPO_ROOT / "cdk.json").open() as file:
+        context: dict[str, Any] = json.load(file).get("context", {})
+    return context
+
+
+def stack_names(env: str) -> tuple[str, str]:
+    """The stateful and API stack names of environment ``env``."""
+    return f"stratus-{env}-stateful", f"stratus-{env}-api"
+
+
+def add_stacks(
+    app: cdk.App,
+    *,
+    registry: Registry,
+    env: str,
+    layer_dir: Path,
+    aws_env: cdk.Environment | None = None,
+) -> tuple[StatefulStack, ApiStack]:
+    """Add environment ``env``'s stacks for ``registry`` to ``app``."""
+    stage = stage_config(env)
+    check_layer_dir(layer_dir)
+    stateful_name, api_name = stack_names(env)
+    stateful = StatefulStack(
+        app,
+        stateful_name,
+        stage=stage,
+        buckets=registry.buckets,
+        secrets=registry.secrets,
+        env=aws_env,
+        description=f"Stratus {env}: buckets and secrets",
+    )
+    api = ApiStack(
+        app,
+        api_name,
+        registry=registry,
+        stage=stage,
+        layer_dir=layer_dir,
+        resources=stateful.resources,
+        env=aws_env,
+        description=f"Stratus {env}: functions, API, queues and schedules",
+    )
+    for stack in (stateful, api):
+        cdk.Tags.of(stack).add("project", "stratus")
+        cdk.Tags.of(stack).add("environment", env)
+    return stateful, api
+
+
+def build_app(
+    *,
+    registry: Registry,
+    env: str = DEFAULT_STAGE,
+    layer_dir: Path = DEFAULT_LAYER_DIR,
+    outdir: str | None = None,
+) -> cdk.App:
+    """A synthesizable app for ``registry``: what tests use instead of the CLI."""
+    app = cdk.App(outdir=outdir, context=cdk_json_context())
+    add_stacks(app, registry=registry, env=env, layer_dir=layer_dir)
+    return app
+
+
+def main() -> None:
+    # Context given to the CLI (-c) or in cdk.json takes precedence over the constructor's.
+    app = cdk.App(context=cdk_json_context())
+    env = str(app.node.try_get_context("env") or DEFAULT_STAGE)
+    layer_dir = Path(app.node.try_get_context("layer_dir") or DEFAULT_LAYER_DIR)
+    if not layer_dir.is_absolute():
+        layer_dir = REPO_ROOT / layer_dir
+    # Environment-agnostic unless the CLI resolved an account and region from credentials.
+    account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
+    aws_env = cdk.Environment(account=account, region=region) if account and region else None
+    try:
+        add_stacks(app, registry=discover(), env=env, layer_dir=layer_dir, aws_env=aws_env)
+    except ConfigurationError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Constructs: each owns its resources; the stacks in ``infra.stacks`` only compose them."""

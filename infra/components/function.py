@@ -1,0 +1,113 @@
+"""The dependency layer, and the one construct that makes every Lambda function the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions.registry import Entry
+from infra.components.access import SharedResources, grant
+from infra.config import (
+    ARCHITECTURE,
+    METRICS_NAMESPACE,
+    RUNTIME_NAME,
+    ConfigurationError,
+    StageConfig,
+    project_version,
+)
+
+# The runtime and architecture come from infra.config, which the layer build reads too.
+_runtimes = [r for r in lambda_.Runtime.ALL if r.name == RUNTIME_NAME]
+if not _runtimes:
+    raise ConfigurationError(f"aws-cdk-lib does not know the Lambda runtime {RUNTIME_NAME}")
+RUNTIME = _runtimes[0]
+ARCH = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}[ARCHITECTURE]
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def check_layer_dir(directory: Path) -> None:
+    """Fail early, and say how to fix it, when the layer has not been built."""
+    if not (directory / "python").is_dir():
+        raise ConfigurationError(
+            f"the Lambda layer is not built: {directory}/python does not exist."
+            " Run `make layer` (or pass -c layer_dir=<a built layer directory>)."
+        )
+
+
+class DependencyLayer(Construct):
+    """The layer every function uses: locked dependencies and ``shared/`` (``make layer``)."""
+
+    def __init__(self, scope: Construct, id_: str, *, directory: Path) -> None:
+        super().__init__(scope, id_)
+        check_layer_dir(directory)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(directory)),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCH],
+            description="Stratus runtime dependencies and the shared package",
+        )
+
+
+class StratusFunction(Construct):
+    """One declared function: runtime, architecture, layer, tracing, JSON logs with retention,
+    sizing from its declaration, and an environment variable plus a grant for each need."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        entry: Entry,
+        stage: StageConfig,
+        layer: lambda_.ILayerVersion,
+        resources: SharedResources,
+    ) -> None:
+        super().__init__(scope, id_)
+        declaration = entry.function
+        self.entry = entry
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=_RETENTION[stage.log_retention_days],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=ARCH,
+            code=lambda_.Code.from_asset(str(entry.folder), exclude=["__pycache__", "*.pyc"]),
+            handler=entry.handler_name,
+            layers=[layer],
+            description=(declaration.description or f"Stratus {entry.name}")[:256],
+            timeout=cdk.Duration.seconds(declaration.timeout_seconds),
+            memory_size=declaration.memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            log_group=self.log_group,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": entry.service,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "STAGE": stage.name,
+                "APP_VERSION": project_version(),
+            },
+        )
+        for access in declaration.needs:
+            grant(self.function, access, resources)

@@ -1,0 +1,1 @@
+"""The Lambda dependency layer: ``python -m layers.build`` (``make layer``)."""

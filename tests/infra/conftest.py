@@ -1,0 +1,25 @@
+"""Synthesize the CDK app once per session (a synth costs seconds) and share its templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.registry import discover
+from tests.infra.synth import Synthesized, synthesize
+
+
+@pytest.fixture(scope="session")
+def layer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for ``build/layer``: the app only needs a ``python/`` folder to package."""
+    directory = tmp_path_factory.mktemp("layer")
+    (directory / "python").mkdir()
+    (directory / "python" / "README").write_text("stub layer for the infrastructure tests\n")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def synthesized(layer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The real registry, synthesized for dev."""
+    return synthesize(discover(), layer_dir=layer_dir, outdir=tmp_path_factory.mktemp("cdk.out"))

@@ -1,0 +1,79 @@
+"""Synthesizing the CDK app in tests: one synth, templates read from the cloud assembly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functions.registry import Registry
+
+
+@dataclass
+class Synthesized:
+    """One synthesized environment: its registry, templates and stack artifacts."""
+
+    registry: Registry
+    stateful: Any  # aws_cdk.assertions.Template
+    api: Any
+    stateful_artifact: Any  # aws_cdk.cx_api.CloudFormationStackArtifact
+    api_artifact: Any
+    api_stack: Any  # infra.stacks.ApiStack
+
+    def resources(self, template: Any, type_: str) -> dict[str, dict[str, Any]]:
+        """The resources of ``type_``, as synthesized (metadata included)."""
+        artifact = self.api_artifact if template is self.api else self.stateful_artifact
+        resources: dict[str, dict[str, Any]] = artifact.template["Resources"]
+        return {k: r for k, r in resources.items() if r["Type"] == type_}
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        """The API stack's functions made by StratusFunction (they all carry the layer)."""
+        return {
+            logical_id: resource
+            for logical_id, resource in self.resources(self.api, "AWS::Lambda::Function").items()
+            if resource["Properties"].get("Layers")
+        }
+
+    def function(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The logical id and resource of the function of registry entry ``name``."""
+        function = self.api_stack.functions[name].function
+        logical_id = self.api_stack.resolve(
+            self.api_stack.get_logical_id(function.node.default_child)
+        )
+        return logical_id, self.functions()[logical_id]
+
+    def problems(self, *, ignore: tuple[str, ...] = ()) -> list[str]:
+        """Warnings and errors the synth reported, except those whose text names ``ignore``."""
+        from aws_cdk.cx_api import SynthesisMessageLevel
+
+        serious = (SynthesisMessageLevel.WARNING, SynthesisMessageLevel.ERROR)
+        return [
+            f"{m.id}: {m.entry.data}"
+            for artifact in (self.stateful_artifact, self.api_artifact)
+            for m in artifact.messages
+            if m.level in serious and not any(i in str(m.entry.data) for i in ignore)
+        ]
+
+
+def synthesize(
+    registry: Registry, *, layer_dir: Path, outdir: Path, env: str = "dev"
+) -> Synthesized:
+    """Synthesize ``registry`` into ``outdir`` and read the templates from the cloud assembly
+    (``Template.from_stack`` would synthesize the whole app again for every stack)."""
+    from aws_cdk.assertions import Template
+
+    from infra.app import build_app, stack_names
+
+    app = build_app(registry=registry, env=env, layer_dir=layer_dir, outdir=str(outdir))
+    assembly = app.synth()
+    stateful_name, api_name = stack_names(env)
+    stateful = assembly.get_stack_by_name(stateful_name)
+    api = assembly.get_stack_by_name(api_name)
+    return Synthesized(
+        registry=registry,
+        stateful=Template.from_json(stateful.template),
+        api=Template.from_json(api.template),
+        stateful_artifact=stateful,
+        api_artifact=api,
+        api_stack=app.node.find_child(api_name),
+    )

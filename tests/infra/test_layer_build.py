@@ -1,0 +1,38 @@
+"""The layer build: what it installs and what it leaves to the Lambda runtime."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infra.config import PIP_PLATFORM, REPO_ROOT, RUNTIME_NAME, RUNTIME_PROVIDED
+from layers.build import normalize, requirements, runtime_dependencies
+
+pytestmark = pytest.mark.infra
+
+
+def test_runtime_provided_packages_and_their_own_dependencies_are_left_out():
+    # Given the locked runtime dependencies
+    needed = runtime_dependencies(REPO_ROOT / "uv.lock")
+    # Then nothing the Lambda runtime ships is installed, not even via aws-xray-sdk
+    assert needed.isdisjoint(normalize(n) for n in RUNTIME_PROVIDED)
+    # And botocore's own dependencies go too, unless something else needs them
+    assert "urllib3" not in needed
+    assert "s3transfer" not in needed
+    # And everything else is there, extras included
+    assert {"aws-xray-sdk", "wrapt", "pydantic-core", "fastapi", "mangum"} <= needed
+    assert "cryptography" in needed  # pyjwt[crypto]
+    assert "python-dateutil" in needed  # pg8000 needs it, not only botocore
+
+
+def test_requirements_are_exact_pins_from_the_lock():
+    needed = runtime_dependencies(REPO_ROOT / "uv.lock")
+    lines = requirements(needed).splitlines()
+    assert len(lines) == len(needed)
+    assert all(re.match(r"^[a-z0-9-]+==\S+", line) for line in lines)
+
+
+def test_platform_matches_the_runtime():
+    assert RUNTIME_NAME == "python3.14"
+    assert PIP_PLATFORM == "manylinux2014_aarch64"
