@@ -11,9 +11,9 @@ pytestmark = pytest.mark.integration
 
 def test_the_client_talks_to_the_configured_redis(redis_url, monkeypatch):
     monkeypatch.setenv("REDIS_URL", redis_url)
-    from shared.settings import get_settings
+    from shared.settings import reset_settings
 
-    get_settings.cache_clear()
+    reset_settings()
     cache.reset()
     try:
         client = cache.redis()
@@ -22,4 +22,4 @@ def test_the_client_talks_to_the_configured_redis(redis_url, monkeypatch):
         assert cache.redis() is client  # one client per execution environment
     finally:
         cache.reset()
-        get_settings.cache_clear()
+        reset_settings()

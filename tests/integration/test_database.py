@@ -14,13 +14,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def database(pg_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", pg_url)
-    from shared.settings import get_settings
+    from shared.settings import reset_settings
 
-    get_settings.cache_clear()
+    reset_settings()
     db.reset()
     yield pg_url
     db.reset()
-    get_settings.cache_clear()
+    reset_settings()
 
 
 def test_migrations_apply_and_roll_back_on_postgres(database):
