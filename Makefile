@@ -19,6 +19,9 @@ help: ## list the targets
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen
+	@# aws-cdk-lib and aws-cdk.cloud-assembly-schema both ship aws_cdk/cloud_assembly_schema;
+	@# aws-cdk-lib's copy must win, whatever order the parallel install took.
+	$(UV) sync --frozen --reinstall-package aws-cdk-lib --quiet
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -43,16 +43,32 @@ class Synthesized:
         return logical_id, self.functions()[logical_id]
 
     def problems(self, *, ignore: tuple[str, ...] = ()) -> list[str]:
-        """Warnings and errors the synth reported, except those whose text names ``ignore``."""
-        from aws_cdk.cx_api import SynthesisMessageLevel
+        """Warnings and errors the synth reported, except those whose text names ``ignore``.
 
-        serious = (SynthesisMessageLevel.WARNING, SynthesisMessageLevel.ERROR)
-        return [
-            f"{m.id}: {m.entry.data}"
-            for artifact in (self.stateful_artifact, self.api_artifact)
-            for m in artifact.messages
-            if m.level in serious and not any(i in str(m.entry.data) for i in ignore)
-        ]
+        Read from the cloud assembly's manifest (plain JSON), not through jsii: aws-cdk-lib and
+        aws-cdk.cloud-assembly-schema both install ``aws_cdk/cloud_assembly_schema``, and which
+        copy wins depends on install order, which decides whether jsii can hand back a
+        ``MetadataEntry`` at all."""
+        import json
+        from pathlib import Path
+
+        found = []
+        for artifact in (self.stateful_artifact, self.api_artifact):
+            outdir = Path(artifact.assembly.directory)
+            manifest = json.loads((outdir / "manifest.json").read_text())["artifacts"][artifact.id]
+            metadata = manifest.get("metadata", {})
+            if "additionalMetadataFile" in manifest:
+                metadata.update(
+                    json.loads((outdir / manifest["additionalMetadataFile"]).read_text())
+                )
+            for path, entries in metadata.items():
+                for entry in entries:
+                    if entry["type"] not in {"aws:cdk:warning", "aws:cdk:error"}:
+                        continue
+                    data = str(entry["data"])
+                    if not any(i in data for i in ignore):
+                        found.append(f"{path}: {data}")
+        return found
 
 
 def synthesize(
