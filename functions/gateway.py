@@ -63,6 +63,9 @@ _RESPONSES = (
     ),
 )
 
+#: Every response carries it; on a gateway response it is API Gateway's own request id.
+REQUEST_ID_HEADER = "X-Request-Id"
+
 #: Gateway responses by API Gateway response type.
 GATEWAY_RESPONSES: dict[str, GatewayResponse] = {r.type: r for r in _RESPONSES}
 

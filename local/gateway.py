@@ -21,7 +21,7 @@ from threading import Lock, Thread
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
+from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_HEADER
 from functions.registry import Entry, Registry
 from local.invoke import invoke
 from local.lambda_context import ACCOUNT_ID, REGION
@@ -44,9 +44,8 @@ def gateway_reply(kind: str, request_id: str) -> Reply:
     spec = GATEWAY_RESPONSES.get(kind)
     if spec is None:  # the authorizer failures: API Gateway falls back to DEFAULT_5XX
         spec = GATEWAY_RESPONSES["DEFAULT_5XX"]
-    return Reply(
-        spec.status, list(spec.all_headers.items()), json.dumps(spec.body(request_id)).encode()
-    )
+    headers = [*spec.all_headers.items(), (REQUEST_ID_HEADER, request_id)]
+    return Reply(spec.status, headers, json.dumps(spec.body(request_id)).encode())
 
 
 def is_binary(content_type: str | None) -> bool:

@@ -10,7 +10,7 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
+from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_HEADER
 from infra.config import StageConfig
 from shared.declare import AuthorizerTrigger, Route
 
@@ -50,8 +50,12 @@ class StratusApi(Construct):
                 response.type,
                 type=apigateway.ResponseType.of(response.type),
                 status_code=str(response.status),
-                # Header values are static strings in API Gateway's quoting.
-                response_headers={k: f"'{v}'" for k, v in response.all_headers.items()},
+                # Header values are static strings in API Gateway's quoting; the request id is
+                # API Gateway's own, the one the body and the access log carry too.
+                response_headers={
+                    **{k: f"'{v}'" for k, v in response.all_headers.items()},
+                    REQUEST_ID_HEADER: "context.requestId",
+                },
                 # The template is picked by content negotiation and defaults to application/json;
                 # the Content-Type header above is what the client sees.
                 templates={"application/json": json.dumps(response.body("$context.requestId"))},

@@ -30,7 +30,7 @@ def test_an_unknown_path_is_a_404_problem_document(api):
     body = response.json()
     assert body["status"] == 404
     assert body["title"] == "Not Found"
-    assert body["request_id"]
+    assert body["request_id"] == response.headers["X-Request-Id"]  # API Gateway's own id
     assert set(body) == {"type", "title", "status", "detail", "request_id"}
 
 

@@ -113,6 +113,7 @@ def test_api_stage_is_named_after_the_env_traced_and_throttled(synthesized):
         ("UNAUTHORIZED", 401, "Unauthorized"),
         ("ACCESS_DENIED", 403, "Forbidden"),
         ("THROTTLED", 429, "Too Many Requests"),
+        ("REQUEST_TOO_LARGE", 413, "Content Too Large"),
         ("DEFAULT_5XX", 500, "Internal Server Error"),
     ],
 )
@@ -129,6 +130,7 @@ def test_gateway_errors_are_problem_documents(synthesized, response_type, status
     assert props["StatusCode"] == str(status)
     headers = props["ResponseParameters"]
     assert headers["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+    assert headers["gatewayresponse.header.X-Request-Id"] == "context.requestId"
     body = json.loads(props["ResponseTemplates"]["application/json"])
     assert body == {
         "type": "about:blank",
