@@ -7,6 +7,8 @@ UV := python3 -m uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= python3
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Node 20 is past its end of life for jsii; it still works (platform notes). Quiet the banner.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PY := .venv/bin/python
 ENV ?= dev
 PYTEST := $(PY) -m pytest
