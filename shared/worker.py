@@ -101,7 +101,7 @@ class QueueWorker(Function, Generic[M]):
         timeout_seconds: int = 30,
         memory_mb: int = 512,
     ) -> None:
-        _check_queue_declaration(
+        trigger = QueueTrigger(
             queue=queue,
             batch_size=batch_size,
             max_receive_count=max_receive_count,
@@ -109,18 +109,10 @@ class QueueWorker(Function, Generic[M]):
             max_concurrency=max_concurrency,
             s3_bucket=s3_bucket,
             s3_prefix=s3_prefix,
-            timeout_seconds=timeout_seconds,
         )
+        _check_queue_declaration(trigger, timeout_seconds=timeout_seconds)
         super().__init__(
-            trigger=QueueTrigger(
-                queue=queue,
-                batch_size=batch_size,
-                max_receive_count=max_receive_count,
-                visibility_timeout_seconds=visibility_timeout_seconds,
-                max_concurrency=max_concurrency,
-                s3_bucket=s3_bucket,
-                s3_prefix=s3_prefix,
-            ),
+            trigger=trigger,
             needs=needs,
             settings=settings,
             timeout_seconds=timeout_seconds,
@@ -224,39 +216,30 @@ class QueueWorker(Function, Generic[M]):
         logger.info("Record processed", extra={**log_keys, "duration_ms": duration_ms})
 
 
-def _check_queue_declaration(
-    *,
-    queue: str,
-    batch_size: int,
-    max_receive_count: int,
-    visibility_timeout_seconds: int | None,
-    max_concurrency: int,
-    s3_bucket: str | None,
-    s3_prefix: str,
-    timeout_seconds: int,
-) -> None:
+def _check_queue_declaration(trigger: QueueTrigger, *, timeout_seconds: int) -> None:
     """Refuse, at import, a declaration that SQS, Lambda or CloudFormation would refuse later."""
+    t = trigger
     problems = []
     # SQS allows 80 of [A-Za-z0-9_-]; room is left for the stage prefix and the "-dlq" suffix.
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", queue):
-        problems.append(f"queue name {queue!r} must be 1-64 of [A-Za-z0-9_-]")
-    if not 1 <= batch_size <= MAX_BATCH_SIZE:
-        problems.append(f"batch_size must be 1-{MAX_BATCH_SIZE}, not {batch_size}")
-    if not 1 <= max_receive_count <= 1000:
-        problems.append(f"max_receive_count must be 1-1000, not {max_receive_count}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", t.queue):
+        problems.append(f"queue name {t.queue!r} must be 1-64 of [A-Za-z0-9_-]")
+    if not 1 <= t.batch_size <= MAX_BATCH_SIZE:
+        problems.append(f"batch_size must be 1-{MAX_BATCH_SIZE}, not {t.batch_size}")
+    if not 1 <= t.max_receive_count <= 1000:
+        problems.append(f"max_receive_count must be 1-1000, not {t.max_receive_count}")
     if not 1 <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
         problems.append(f"timeout_seconds must be 1-{MAX_TIMEOUT_SECONDS}, not {timeout_seconds}")
-    if visibility_timeout_seconds is not None and not (
-        timeout_seconds <= visibility_timeout_seconds <= MAX_VISIBILITY_TIMEOUT_SECONDS
+    if t.visibility_timeout_seconds is not None and not (
+        timeout_seconds <= t.visibility_timeout_seconds <= MAX_VISIBILITY_TIMEOUT_SECONDS
     ):
         problems.append(
             "visibility_timeout_seconds must be at least the function timeout "
             f"({timeout_seconds} s) and at most {MAX_VISIBILITY_TIMEOUT_SECONDS}, "
-            f"not {visibility_timeout_seconds}"
+            f"not {t.visibility_timeout_seconds}"
         )
-    if not 2 <= max_concurrency <= 1000:
-        problems.append(f"max_concurrency must be 2-1000 (Lambda's range), not {max_concurrency}")
-    if s3_prefix and not s3_bucket:
+    if not 2 <= t.max_concurrency <= 1000:
+        problems.append(f"max_concurrency must be 2-1000 (Lambda's range), not {t.max_concurrency}")
+    if t.s3_prefix and not t.s3_bucket:
         problems.append("s3_prefix is set but s3_bucket is not")
     if problems:
-        raise ValueError(f"queue worker {queue!r}: " + "; ".join(problems))
+        raise ValueError(f"queue worker {trigger.queue!r}: " + "; ".join(problems))

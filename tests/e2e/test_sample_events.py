@@ -42,15 +42,7 @@ def test_every_function_handles_its_sample_event(environment, name):
 
 def test_make_invoke_prints_the_handlers_response(tmp_path):
     # When `make invoke FN=system-health EVENT=events/system-health.json` runs
-    done = subprocess.run(
-        [sys.executable, "-m", "local.invoke", "system-health", "events/system-health.json"],
-        cwd=REPO_ROOT,
-        env={**_env(), "LOCAL_STATE_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = make_invoke("system-health", "events/system-health.json", state_dir=tmp_path)
     # Then it prints the proxy response and exits 0
     assert done.returncode == 0, done.stderr
     response = json.loads(done.stdout)
@@ -60,23 +52,22 @@ def test_make_invoke_prints_the_handlers_response(tmp_path):
 
 
 def test_make_invoke_names_the_known_functions_for_an_unknown_one(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "local.invoke", "no-such-fn", "events/system-health.json"],
+    done = make_invoke("no-such-fn", "events/system-health.json", state_dir=tmp_path)
+    assert done.returncode != 0
+    assert "system-health" in done.stderr
+
+
+def make_invoke(name: str, event: str, *, state_dir) -> subprocess.CompletedProcess[str]:
+    """`make invoke FN=<name> EVENT=<event>` on the embedded defaults, state under state_dir."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    return subprocess.run(
+        [sys.executable, "-m", "local.invoke", name, event],
         cwd=REPO_ROOT,
-        env={**_env(), "LOCAL_STATE_DIR": str(tmp_path)},
+        env={**env, "LOCAL_STATE_DIR": str(state_dir)},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert done.returncode != 0
-    assert "system-health" in done.stderr
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    env = dict(os.environ)
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    return env

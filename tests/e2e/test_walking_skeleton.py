@@ -62,3 +62,23 @@ def test_a_body_over_api_gateways_10_mb_limit_is_a_413_problem(api):
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["status"] == 413
+
+
+def test_presigned_urls_from_a_function_work_from_any_http_client(runner):
+    # Given the S3 client a function gets, pointed at the runner's moto
+    import httpx
+
+    from shared import aws
+
+    s3 = aws.client("s3")
+    bucket = runner.provisioned.buckets["uploads"]
+    post = s3.generate_presigned_post(bucket, "u1/hello.txt", ExpiresIn=300)
+    # When a plain HTTP client posts the form and then follows the presigned GET
+    assert post["url"].startswith("http://127.0.0.1:")
+    stored = httpx.post(post["url"], data=post["fields"], files={"file": b"hello, stratus"})
+    assert stored.status_code in (200, 204)
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "u1/hello.txt"}, ExpiresIn=300
+    )
+    # Then the same bytes come back
+    assert httpx.get(url).content == b"hello, stratus"
