@@ -13,7 +13,7 @@ PY := .venv/bin/python
 ENV ?= dev
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install local test lint format typecheck unit integration infra e2e layer synth invoke events openapi bench clean
+.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ synth: layer node_modules/.installed ## synthesize the CDK app into cdk.out/ (EN
 invoke: .venv/.installed ## run one handler against moto: make invoke FN=system-health EVENT=events/system-health.json
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
 	$(PY) -m local.invoke $(FN) $(or $(EVENT),events/$(FN).json)
+
+admin: .venv/.installed ## create an admin in the local database: make admin EMAIL=a@b.c PASSWORD=...
+	@$(PY) -m local.admin "$(EMAIL)" "$(PASSWORD)"
 
 events: .venv/.installed ## regenerate events/ from the registry
 	$(PY) -m local.events

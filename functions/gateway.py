@@ -52,6 +52,14 @@ _RESPONSES = (
     ),
     GatewayResponse("ACCESS_DENIED", 403, "Forbidden", "You may not do this."),
     GatewayResponse("THROTTLED", 429, "Too Many Requests", "Too many requests: retry later."),
+    # The authorizer failed (Redis unreachable): it fails closed, and the client may retry.
+    GatewayResponse(
+        "AUTHORIZER_FAILURE",
+        503,
+        "Service Unavailable",
+        "Authentication is unavailable right now: retry shortly.",
+        {"Retry-After": "5"},
+    ),
     GatewayResponse(
         "REQUEST_TOO_LARGE", 413, "Content Too Large", "The request body is over 10 MB."
     ),

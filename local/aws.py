@@ -57,7 +57,15 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start serving, with empty backends: moto keeps its state per process, and a second
+        runner in the same process (the tests start several) must not see the first's."""
+        import urllib.request
+
         self._server.start()
+        reset = f"{self.endpoint}/moto-api/reset"
+        request = urllib.request.Request(reset, method="POST")  # noqa: S310 - loopback moto
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
 
     def stop(self) -> None:
         self._server.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ def http_event(entry: Entry) -> dict[str, Any]:
     api_route = next(r for r in fn.router.routes if isinstance(r, APIRoute))
     if api_route.body_field is not None:
         model = api_route.body_field.field_info.annotation
+        options = [a for a in typing.get_args(model) if a is not type(None)] or [model]
+        model = options[0]  # an optional body (``Model | None``) gets the model's example
         assert isinstance(model, type) and issubclass(model, BaseModel)
         body = json.dumps(model_example(model)).encode()
         headers.append(("Content-Type", "application/json"))

@@ -105,6 +105,7 @@ class LocalRunner:
         from shared.migrate import upgrade
 
         upgrade(os.environ["DATABASE_URL"])
+        self._bootstrap_admin()
         if not self.serve:
             return
         self._start_workers()
@@ -152,6 +153,19 @@ class LocalRunner:
         db.reset()
         cache.reset()
 
+    def _bootstrap_admin(self) -> None:
+        """``ADMIN_EMAIL`` + ``ADMIN_PASSWORD``: create that admin if no account has the email."""
+        email = self.config.function_env.get("ADMIN_EMAIL")
+        password = self.config.function_env.get("ADMIN_PASSWORD")
+        if not (email and password):
+            return
+        from shared import db
+        from shared.users.service import ensure_admin
+
+        with db.session_scope() as session:
+            created = ensure_admin(session, email=email, password=password)
+        print(f"admin {email}: {'created' if created else 'already exists'}", flush=True)
+
     def _database_url(self) -> str:
         if self.config.database_url:
             return self.config.database_url
@@ -165,7 +179,12 @@ class LocalRunner:
         self.redis_server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
         self.redis_server.daemon_threads = True
         threading.Thread(target=self.redis_server.serve_forever, name="redis", daemon=True).start()
-        return f"redis://127.0.0.1:{self.redis_server.server_address[1]}/0"
+        url = f"redis://127.0.0.1:{self.redis_server.server_address[1]}/0"
+        import redis
+
+        with redis.Redis.from_url(url) as client:
+            client.eval("return 1", 0)  # load the Lua runtime now, not on the first request
+        return url
 
     def _start_workers(self) -> None:
         import boto3

@@ -15,12 +15,17 @@ if TYPE_CHECKING:
 def redis() -> Redis:
     """The Redis client for ``REDIS_URL`` (``rediss://`` for TLS in AWS)."""
     from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
+    # One quick retry, not redis-py's default backoff: during an outage a request should learn
+    # it in about a second and apply its policy (fail open or closed), not stall for seconds.
     return Redis.from_url(
         get_settings(Cache).redis_url,
         decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=2,
+        socket_connect_timeout=1,
+        socket_timeout=1,
+        retry=Retry(NoBackoff(), 1),
         health_check_interval=30,
     )
 

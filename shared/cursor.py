@@ -26,6 +26,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def invalid() -> Unprocessable:
+    """The 422 a forged, truncated or foreign cursor gets."""
+    return Unprocessable(
+        "The cursor is not valid for this listing.",
+        errors=[FieldError(loc=("query", "cursor"), msg="Invalid or foreign cursor.")],
+    )
+
+
 def encode(position: dict[str, Any], *, scope: str, key: bytes) -> str:
     """A cursor for ``position`` valid only for ``scope``."""
     payload = json.dumps({"p": position, "s": scope}, separators=(",", ":")).encode()
@@ -35,23 +43,20 @@ def encode(position: dict[str, Any], *, scope: str, key: bytes) -> str:
 
 def decode(cursor: str, *, scope: str, key: bytes) -> dict[str, Any]:
     """The position in ``cursor``; raises 422 if it was forged or minted for another scope."""
-    invalid = Unprocessable(
-        "The cursor is not valid for this listing.",
-        errors=[FieldError(loc=("query", "cursor"), msg="Invalid or foreign cursor.")],
-    )
+    invalid_cursor = invalid()
     try:
         raw = _unb64(cursor)
     except (ValueError, TypeError):
-        raise invalid from None
+        raise invalid_cursor from None
     sig, payload = raw[:_SIG_BYTES], raw[_SIG_BYTES:]
     expected = hmac.new(key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
     if len(sig) != _SIG_BYTES or not hmac.compare_digest(sig, expected):
-        raise invalid
+        raise invalid_cursor
     try:
         data = json.loads(payload)
     except ValueError:
-        raise invalid from None
+        raise invalid_cursor from None
     if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("p"), dict):
-        raise invalid
+        raise invalid_cursor
     position: dict[str, Any] = data["p"]
     return position

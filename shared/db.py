@@ -7,7 +7,7 @@ The local runner's embedded default is a SQLite file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,14 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+    for callback in session.info.pop("after_commit", []):
+        callback()
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once ``session``'s transaction has committed (never if it rolls back):
+    for side effects outside the database, such as publishing to Redis or sending a message."""
+    session.info.setdefault("after_commit", []).append(callback)
 
 
 def reset() -> None:

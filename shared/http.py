@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -22,18 +22,22 @@ from mangum import Mangum
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.declare import Access, Function, Role, Route
+from shared.declare import CACHE, Access, Function, Role, Route
 from shared.errors import (
     PROBLEM_CONTENT_TYPE,
     AppError,
     FieldError,
     Forbidden,
     Problem,
+    TooManyRequests,
     Unauthorized,
     problem_for,
 )
 from shared.observability import is_sane_request_id, logger, request_id_var, set_request_id
-from shared.settings import Observability, Settings
+from shared.settings import Limits, Observability, Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.ratelimit import Decision
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -136,13 +140,20 @@ class Principal(BaseModel):
 
     user_id: UUID
     role: Role
+    jti: str | None = None  # the access token's id and expiry, for logout
+    expires_at: int | None = None
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal:
     """Read the principal from ``requestContext.authorizer``; functions never parse tokens."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     try:
-        return Principal(user_id=context.get("sub"), role=context.get("role"))
+        return Principal(
+            user_id=context.get("sub"),
+            role=context.get("role"),
+            jti=context.get("jti") or None,
+            expires_at=context.get("exp") or None,
+        )
     except ValueError:
         raise Unauthorized() from None
 
@@ -176,10 +187,12 @@ class HttpFunction(Function):
         settings: type[Settings] = Observability,
         timeout_seconds: int = 10,
         memory_mb: int = 512,
+        rate_limited: bool = True,
     ) -> None:
+        self.rate_limited = rate_limited
         super().__init__(
             trigger=Route(method.upper(), path, auth, roles, status_code),
-            needs=needs,
+            needs=tuple(dict.fromkeys((*needs, CACHE) if rate_limited else needs)),
             settings=settings,
             timeout_seconds=timeout_seconds,
             memory_mb=memory_mb,
@@ -235,6 +248,16 @@ class HttpFunction(Function):
     def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = request_id_from_event(event)
         set_request_id(request_id)
+        limit_headers: dict[str, str] = {}
+        if self.rate_limited:
+            decision = _rate_limit(event)
+            if decision is not None:
+                limit_headers = decision.headers()
+                if not decision.allowed:
+                    refusal = TooManyRequests(
+                        "Too many requests: slow down.", retry_after=decision.retry_after
+                    )
+                    return _problem_result(to_problem(refusal), request_id, limit_headers)
         if self._mangum is None:
             self._mangum = Mangum(
                 self.app,
@@ -246,4 +269,40 @@ class HttpFunction(Function):
         if headers is None:
             headers = response["headers"] = {}
         headers[REQUEST_ID_HEADER] = request_id
+        headers.update(limit_headers)
         return response
+
+
+def _rate_limit(event: dict[str, Any]) -> Decision | None:
+    """Count this request against its caller's budget: per user, per client IP when anonymous.
+
+    Fails open: with Redis unreachable the request goes on, without RateLimit headers."""
+    from shared import cache, ratelimit
+
+    context = event.get("requestContext") or {}
+    user_id = (context.get("authorizer") or {}).get("sub")
+    client_ip = (context.get("identity") or {}).get("sourceIp")
+    limit = get_settings(Limits).rate_limit_per_minute
+    try:
+        key = ratelimit.key_for(user_id=user_id, client_ip=client_ip)
+        return ratelimit.hit(cache.redis(), key, limit=limit)
+    except ratelimit.RateLimitUnavailable:
+        logger.warning("Rate limiter unavailable: failing open", exc_info=True)
+        return None
+
+
+def _problem_result(problem: Problem, request_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """A Lambda proxy result for ``problem``, for refusals made before the app runs."""
+    import json
+
+    return {
+        "statusCode": problem.status,
+        "headers": {
+            "Content-Type": PROBLEM_CONTENT_TYPE,
+            **problem.headers,
+            **headers,
+            REQUEST_ID_HEADER: request_id,
+        },
+        "body": json.dumps(problem.body()),
+        "isBase64Encoded": False,
+    }

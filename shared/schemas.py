@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RequestModel(BaseModel):
-    """A request body: unknown fields are rejected with 422, strings are trimmed."""
+    """A request body: unknown fields are rejected with 422. Strings are kept as sent
+    (a password is never trimmed); fields that want trimming say so."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class PublicModel(BaseModel):

@@ -52,6 +52,19 @@ class Aws(Settings):
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 
 
+class Signing(Aws):
+    """Where the signing keys live (Secrets Manager), and how access tokens are shaped."""
+
+    signing_keys_secret_arn: str = Field(alias="SIGNING_KEYS_SECRET_ARN")
+    signing_keys_max_age_seconds: int = Field(default=300, ge=0, alias="SIGNING_KEYS_MAX_AGE")
+    access_token_ttl_seconds: int = Field(default=900, ge=60, alias="ACCESS_TOKEN_TTL_SECONDS")
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 24 * 3600, ge=3600, alias="REFRESH_TOKEN_TTL_SECONDS"
+    )
+    token_issuer: str = Field(default="stratus", alias="TOKEN_ISSUER")
+    token_audience: str = Field(default="stratus-api", alias="TOKEN_AUDIENCE")
+
+
 class Limits(Settings):
     """Product limits that the contract lets operators tune."""
 
@@ -72,3 +85,7 @@ def get_settings(cls: type[S]) -> S:
 def reset_settings() -> None:
     """Forget parsed settings (tests and the local runner change the environment)."""
     _parse.cache_clear()
+
+
+class ApiSettings(Observability, Database, Cache, Limits, Signing):
+    """The Auth and Users functions: database, Redis, limits and the signing keys."""

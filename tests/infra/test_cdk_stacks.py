@@ -80,7 +80,6 @@ def test_health_is_a_public_get_with_lambda_proxy_integration(synthesized):
             },
         },
     )
-    synthesized.api.resource_count_is("AWS::ApiGateway::Authorizer", 0)
 
 
 def test_api_stage_is_named_after_the_env_traced_and_throttled(synthesized):

@@ -22,7 +22,8 @@ def test_runtime_provided_packages_and_their_own_dependencies_are_left_out():
     assert "s3transfer" not in needed
     # And everything else is there, extras included
     assert {"aws-xray-sdk", "wrapt", "pydantic-core", "fastapi", "mangum"} <= needed
-    assert "cryptography" in needed  # pyjwt[crypto]
+    assert "argon2-cffi" in needed
+    assert "cryptography" not in needed  # HS256 needs no crypto backend: ~110 ms off cold starts
     assert "python-dateutil" in needed  # pg8000 needs it, not only botocore
 
 

@@ -46,7 +46,7 @@ class Created(BaseModel):
     name: str
 
 
-boom = HttpFunction(method="GET", path="/boom", auth=False)
+boom = HttpFunction(method="GET", path="/boom", auth=False, rate_limited=False)
 
 
 @boom.endpoint
@@ -55,7 +55,7 @@ async def explode() -> dict:
     raise RuntimeError("password=hunter2 in SELECT * FROM users")
 
 
-create = HttpFunction(method="POST", path="/items", auth=False, status_code=201)
+create = HttpFunction(method="POST", path="/items", auth=False, status_code=201, rate_limited=False)
 
 
 @create.endpoint
@@ -68,7 +68,7 @@ async def create_item(item: Item) -> Created:
     return Created(name=item.name)
 
 
-admin_only = HttpFunction(method="GET", path="/admin", roles=("admin",))
+admin_only = HttpFunction(method="GET", path="/admin", roles=("admin",), rate_limited=False)
 
 
 @admin_only.endpoint

@@ -1,0 +1,26 @@
+"""POST /auth/login: email and password for a token pair."""
+
+from shared import db
+from shared.auth import service
+from shared.auth.schemas import LoginRequest, TokenPair
+from shared.declare import DATABASE, secret
+from shared.http import HttpFunction
+from shared.settings import ApiSettings
+
+function = HttpFunction(
+    method="POST",
+    path="/auth/login",
+    auth=False,
+    needs=(DATABASE, secret("signing-keys")),
+    settings=ApiSettings,
+)
+
+
+@function.endpoint
+async def login(body: LoginRequest) -> TokenPair:
+    """Log in with email and password."""
+    with db.session_scope() as session:
+        return service.login(session, body)
+
+
+handler = function.handler

@@ -1,0 +1,29 @@
+"""POST /auth/password: change the caller's password."""
+
+from fastapi import Response
+
+from shared import db
+from shared.auth import service
+from shared.auth.schemas import PasswordChange
+from shared.declare import DATABASE
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import ApiSettings
+
+function = HttpFunction(
+    method="POST",
+    path="/auth/password",
+    status_code=204,
+    needs=(DATABASE,),
+    settings=ApiSettings,
+)
+
+
+@function.endpoint
+async def change_password(principal: CurrentPrincipal, body: PasswordChange) -> Response:
+    """Change the password; every session of the user is revoked."""
+    with db.session_scope() as session:
+        service.change_password(session, principal, body)
+    return Response(status_code=204)
+
+
+handler = function.handler

@@ -1,0 +1,26 @@
+"""POST /auth/refresh: rotate a refresh token for a new token pair."""
+
+from shared import db
+from shared.auth import service
+from shared.auth.schemas import RefreshRequest, TokenPair
+from shared.declare import DATABASE, secret
+from shared.http import HttpFunction
+from shared.settings import ApiSettings
+
+function = HttpFunction(
+    method="POST",
+    path="/auth/refresh",
+    auth=False,
+    needs=(DATABASE, secret("signing-keys")),
+    settings=ApiSettings,
+)
+
+
+@function.endpoint
+async def refresh(body: RefreshRequest) -> TokenPair:
+    """Exchange a refresh token for a new pair; the old refresh token is spent."""
+    with db.session_scope() as session:
+        return service.refresh(session, body.refresh_token)
+
+
+handler = function.handler

@@ -1,0 +1,28 @@
+"""POST /auth/register: create a member account."""
+
+from shared import db
+from shared.auth import service
+from shared.auth.schemas import RegisterRequest
+from shared.declare import DATABASE
+from shared.http import HttpFunction
+from shared.settings import ApiSettings
+from shared.users.schemas import UserPublic
+
+function = HttpFunction(
+    method="POST",
+    path="/auth/register",
+    auth=False,
+    status_code=201,
+    needs=(DATABASE,),
+    settings=ApiSettings,
+)
+
+
+@function.endpoint
+async def register(body: RegisterRequest) -> UserPublic:
+    """Create an account with the member role."""
+    with db.session_scope() as session:
+        return UserPublic.model_validate(service.register(session, body))
+
+
+handler = function.handler

@@ -1,0 +1,26 @@
+"""DELETE /users/{id}: delete an account (oneself, or anyone for an admin)."""
+
+from uuid import UUID
+
+from fastapi import Response
+
+from shared import db
+from shared.declare import DATABASE
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import ApiSettings
+from shared.users import service
+
+function = HttpFunction(
+    method="DELETE", path="/users/{id}", status_code=204, needs=(DATABASE,), settings=ApiSettings
+)
+
+
+@function.endpoint
+async def delete_user(id: UUID, principal: CurrentPrincipal) -> Response:
+    """Delete an account; its sessions end at once."""
+    with db.session_scope() as session:
+        service.delete_user(session, principal, id)
+    return Response(status_code=204)
+
+
+handler = function.handler

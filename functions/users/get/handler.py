@@ -1,0 +1,22 @@
+"""GET /users/{id}: one user (oneself, or anyone for an admin)."""
+
+from uuid import UUID
+
+from shared import db
+from shared.declare import DATABASE
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import ApiSettings
+from shared.users import service
+from shared.users.schemas import UserPublic
+
+function = HttpFunction(method="GET", path="/users/{id}", needs=(DATABASE,), settings=ApiSettings)
+
+
+@function.endpoint
+async def get_user(id: UUID, principal: CurrentPrincipal) -> UserPublic:
+    """Read a user."""
+    with db.session_scope() as session:
+        return service.get_user(session, principal, id)
+
+
+handler = function.handler

@@ -1,0 +1,34 @@
+"""GET /users: every user, a page at a time (admins only)."""
+
+from typing import Annotated
+
+from fastapi import Query
+
+from shared import db
+from shared.declare import DATABASE, secret
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import ApiSettings
+from shared.users import service
+from shared.users.schemas import UsersPage
+
+function = HttpFunction(
+    method="GET",
+    path="/users",
+    roles=("admin",),
+    needs=(DATABASE, secret("signing-keys")),
+    settings=ApiSettings,
+)
+
+
+@function.endpoint
+async def list_users(
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> UsersPage:
+    """List users, newest first."""
+    with db.session_scope() as session:
+        return service.list_users(session, principal, limit=limit, after=cursor)
+
+
+handler = function.handler

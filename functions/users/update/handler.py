@@ -1,0 +1,22 @@
+"""PATCH /users/{id}: rename (oneself or admin); change role or activation (admin)."""
+
+from uuid import UUID
+
+from shared import db
+from shared.declare import DATABASE
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import ApiSettings
+from shared.users import service
+from shared.users.schemas import UserPublic, UserUpdate
+
+function = HttpFunction(method="PATCH", path="/users/{id}", needs=(DATABASE,), settings=ApiSettings)
+
+
+@function.endpoint
+async def update_user(id: UUID, body: UserUpdate, principal: CurrentPrincipal) -> UserPublic:
+    """Change a user's name, role or activation."""
+    with db.session_scope() as session:
+        return service.update_user(session, principal, id, body)
+
+
+handler = function.handler

@@ -1,0 +1,1 @@
+"""The Auth service's domain: passwords, tokens, sessions, revocation."""

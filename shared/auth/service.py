@@ -1,0 +1,187 @@
+"""The Auth service's rules: plain functions on a database session, no HTTP or Lambda in sight."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared import db
+from shared.auth import passwords, revocation, tokens
+from shared.auth.schemas import LoginRequest, PasswordChange, RegisterRequest, TokenPair
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
+from shared.http import Principal
+from shared.models import RefreshToken, User
+from shared.observability import logger
+from shared.settings import Signing, get_settings
+
+INVALID_LOGIN = "The email or password is not correct."
+INVALID_REFRESH = "The refresh token is not valid."
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def register(session: Session, data: RegisterRequest) -> User:
+    """Create a member account; 409 when the email is taken."""
+    if session.scalar(select(User.id).where(User.email == data.email)) is not None:
+        raise Conflict("An account with this email already exists.")
+    user = User(
+        email=data.email,
+        name=data.name.strip(),
+        password_hash=passwords.hash_password(data.password),
+        role="member",
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent registration won the race
+        raise Conflict("An account with this email already exists.") from None
+    return user
+
+
+def issue_session(session: Session, user: User, *, family_id: uuid.UUID | None = None) -> TokenPair:
+    """A new access token and a refresh token (in a new family unless one is given)."""
+    settings = get_settings(Signing)
+    access, expires_in = tokens.issue_access_token(
+        user_id=str(user.id), role=user.role, version=user.token_version
+    )
+    refresh = tokens.new_refresh_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=tokens.hash_refresh_token(refresh),
+            expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=expires_in)
+
+
+def login(session: Session, data: LoginRequest) -> TokenPair:
+    """Log in. Unknown email, wrong password and a deactivated account look the same (401);
+    after five failures for an email within 15 minutes every attempt is 429, whatever the
+    password. Throttling fails closed: with Redis unreachable, login is 503."""
+    from shared import cache, ratelimit
+
+    redis = cache.redis()
+    try:
+        blocked = ratelimit.login_blocked(redis, data.email)
+    except ratelimit.RateLimitUnavailable:
+        raise ServiceUnavailable(
+            "Sign-in is unavailable right now: retry shortly.", headers={"Retry-After": "5"}
+        ) from None
+    if blocked is not None:
+        raise TooManyRequests(
+            "Too many failed sign-ins for this email: retry later.", retry_after=blocked
+        )
+    user = authenticate(session, data)
+    try:
+        if user is None:
+            ratelimit.record_login_failure(redis, data.email)
+        else:
+            ratelimit.clear_login_failures(redis, data.email)
+    except ratelimit.RateLimitUnavailable:
+        logger.warning("Could not record the login attempt")
+    if user is None:
+        raise Unauthorized(INVALID_LOGIN)
+    return issue_session(session, user)
+
+
+def authenticate(session: Session, data: LoginRequest) -> User | None:
+    """The active user with these credentials, or None; the same work either way."""
+    user = session.scalar(select(User).where(User.email == data.email))
+    ok = passwords.verify_password(user.password_hash if user else None, data.password)
+    if not ok or user is None or not user.is_active:
+        return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(data.password)
+    return user
+
+
+def refresh(session: Session, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token. A spent one presented again revokes its whole family."""
+    token_hash = tokens.hash_refresh_token(refresh_token)
+    stored = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+    if stored is None:
+        raise Unauthorized(INVALID_REFRESH)
+    user_id = stored.user_id
+    if stored.used_at is not None and stored.revoked_at is None:
+        revoke_family(session, stored.family_id)  # replay of a spent token
+        session.commit()
+        logger.warning("Refresh token replayed: family revoked", extra={"user": str(user_id)})
+        raise Unauthorized(INVALID_REFRESH)
+    if stored.revoked_at is not None or stored.expires_at <= _now():
+        raise Unauthorized(INVALID_REFRESH)
+    # Spend it atomically: of two concurrent presentations, exactly one wins.
+    spent = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == stored.id, RefreshToken.used_at.is_(None))
+        .values(used_at=_now())
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        revoke_family(session, stored.family_id)
+        session.commit()  # the revocation stands, although the request fails
+        logger.warning("Refresh token replayed: family revoked", extra={"user": str(user_id)})
+        raise Unauthorized(INVALID_REFRESH)
+    user = session.get(User, stored.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized(INVALID_REFRESH)
+    return issue_session(session, user, family_id=stored.family_id)
+
+
+def revoke_family(session: Session, family_id: uuid.UUID) -> None:
+    """Revoke every refresh token of a family."""
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=_now())
+    )
+
+
+def logout(session: Session, principal: Principal, refresh_token: str | None) -> None:
+    """End this session: its access token now, and its refresh token's family if given."""
+    if principal.jti and principal.expires_at:
+        revocation.deny(principal.jti, expires_at=principal.expires_at)
+    if refresh_token:
+        stored = session.scalar(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == tokens.hash_refresh_token(refresh_token)
+            )
+        )
+        if stored is not None and stored.user_id == principal.user_id:
+            revoke_family(session, stored.family_id)
+
+
+def revoke_all_sessions(session: Session, user: User) -> None:
+    """Every access and refresh token of ``user`` stops working at once."""
+    user.token_version += 1
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=_now())
+    )
+    session.flush()
+    user_id, version = str(user.id), user.token_version
+    db.after_commit(session, lambda: revocation.publish_version(user_id, version))
+
+
+def change_password(session: Session, principal: Principal, data: PasswordChange) -> None:
+    """Change the caller's password; every session of the user is revoked."""
+    user = session.get(User, principal.user_id)
+    if user is None:
+        raise Unauthorized()
+    if not passwords.verify_password(user.password_hash, data.current_password):
+        raise Forbidden("The current password is not correct.")
+    user.password_hash = passwords.hash_password(data.new_password)
+    revoke_all_sessions(session, user)

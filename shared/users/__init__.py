@@ -1,0 +1,1 @@
+"""The Users service's domain: accounts, roles, resource-level access, the user cache."""

@@ -1,0 +1,193 @@
+"""The Users service's rules: resource-level access, the last-admin guard, the user cache.
+
+Another user's account that the caller may not see is 404, never 403 (no enumeration). Reads of
+a user go through Redis (``user:<id>``, five minutes) and every change invalidates the entry; a
+Redis outage only costs a database read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from shared import cache, cursor, db
+from shared.auth import keys, passwords, revocation
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.http import Principal
+from shared.models import User
+from shared.observability import logger
+from shared.users.schemas import UserPublic, UsersPage, UserUpdate
+
+CACHE_TTL_SECONDS = 300
+NOT_FOUND = "No such user."
+
+
+def _cache_key(user_id: uuid.UUID) -> str:
+    return f"user:{user_id}"
+
+
+def invalidate(user_id: uuid.UUID) -> None:
+    """Drop the cached copy of a user (after every change)."""
+    try:
+        cache.redis().delete(_cache_key(user_id))
+    except Exception:
+        logger.warning("Could not invalidate the cached user", extra={"user_id": str(user_id)})
+
+
+def load_user(session: Session, user_id: uuid.UUID) -> UserPublic | None:
+    """A user as the API shows it, from the cache when it is there."""
+    from redis.exceptions import RedisError
+
+    key = _cache_key(user_id)
+    try:
+        cached = cache.redis().get(key)
+        if cached is not None:
+            return UserPublic.model_validate_json(cached)
+    except RedisError:
+        logger.warning("User cache unavailable: reading the database")
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    public = UserPublic.model_validate(user)
+    with contextlib.suppress(RedisError):  # the next read simply misses again
+        cache.redis().set(key, public.model_dump_json(), ex=CACHE_TTL_SECONDS)
+    return public
+
+
+def _visible(principal: Principal, user_id: uuid.UUID) -> bool:
+    return principal.role == "admin" or principal.user_id == user_id
+
+
+def get_user(session: Session, principal: Principal, user_id: uuid.UUID) -> UserPublic:
+    """A user the caller may see (itself, or anyone for an admin)."""
+    if not _visible(principal, user_id):
+        raise NotFound(NOT_FOUND)
+    user = load_user(session, user_id)
+    if user is None:
+        raise NotFound(NOT_FOUND)
+    return user
+
+
+def _other_active_admins(session: Session, user_id: uuid.UUID) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == "admin", User.is_active.is_(True), User.id != user_id)
+        )
+        or 0
+    )
+
+
+def update_user(
+    session: Session, principal: Principal, user_id: uuid.UUID, changes: UserUpdate
+) -> UserPublic:
+    """Apply ``changes``: the name for oneself or an admin; role and is_active for admins only."""
+    if not _visible(principal, user_id):
+        raise NotFound(NOT_FOUND)
+    sent = changes.model_fields_set
+    if principal.role != "admin" and sent & {"role", "is_active"}:
+        raise Forbidden("Only an admin may change a role or deactivate an account.")
+    if principal.role == "viewer":
+        raise Forbidden("A viewer's account is read-only.")
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound(NOT_FOUND)
+    demoted = "role" in sent and changes.role is not None and changes.role != "admin"
+    deactivated = "is_active" in sent and changes.is_active is False
+    if (
+        user.id == principal.user_id
+        and user.role == "admin"
+        and (demoted or deactivated)
+        and _other_active_admins(session, user.id) == 0
+    ):
+        raise Conflict("The last active admin cannot demote or deactivate itself.")
+    revoke = False
+    if "name" in sent and changes.name is not None:
+        user.name = changes.name.strip()
+    if "role" in sent and changes.role is not None and changes.role != user.role:
+        user.role = changes.role
+        revoke = True  # tokens carry the role: the old ones must not outlive it
+    active = changes.is_active
+    if "is_active" in sent and active is not None and active != user.is_active:
+        user.is_active = active
+        revoke = revoke or not active
+    if revoke:
+        from shared.auth.service import revoke_all_sessions
+
+        revoke_all_sessions(session, user)
+    session.flush()
+    db.after_commit(session, lambda: invalidate(user_id))
+    return UserPublic.model_validate(user)
+
+
+def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> None:
+    """Delete an account (oneself, or anyone for an admin); its sessions end at once."""
+    if not _visible(principal, user_id):
+        raise NotFound(NOT_FOUND)
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound(NOT_FOUND)
+    if user.role == "admin" and user.is_active and _other_active_admins(session, user.id) == 0:
+        raise Conflict("The last active admin cannot be deleted.")
+    session.delete(user)  # its refresh tokens go with it (ON DELETE CASCADE)
+    session.flush()
+
+    def after() -> None:
+        revocation.publish_version(str(user_id), revocation.DELETED)
+        invalidate(user_id)
+
+    db.after_commit(session, after)
+
+
+def list_users(
+    session: Session, principal: Principal, *, limit: int, after: str | None
+) -> UsersPage:
+    """Every user, newest first, a page at a time (admins only: the route says so)."""
+    scope = f"users:{principal.user_id}"
+    key = keys.load().cursor_key()
+    query = select(User).order_by(User.created_at.desc(), User.id.desc()).limit(limit + 1)
+    if after:
+        position = cursor.decode(after, scope=scope, key=key)
+        try:
+            created = datetime.fromisoformat(str(position["t"]))
+            last_id = uuid.UUID(str(position["id"]))
+        except (KeyError, ValueError):
+            raise cursor.invalid() from None
+        query = query.where(
+            or_(User.created_at < created, and_(User.created_at == created, User.id < last_id))
+        )
+    rows = list(session.scalars(query))
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more:
+        last = page[-1]
+        position = {"t": last.created_at.isoformat(), "id": str(last.id)}
+        next_cursor = cursor.encode(position, scope=scope, key=key)
+    return UsersPage(items=[UserPublic.model_validate(u) for u in page], next_cursor=next_cursor)
+
+
+def ensure_admin(session: Session, *, email: str, password: str, name: str = "Admin") -> bool:
+    """Create the admin account ``email`` if no account has that email; True if created.
+
+    Used by the local runner (``ADMIN_EMAIL`` / ``ADMIN_PASSWORD``), ``make admin`` and the deploy
+    trigger (from a secret). An existing account is left as it is: never silently promoted.
+    """
+    from shared.auth.schemas import normalize_email
+
+    email = normalize_email(email)
+    if not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
+        raise ValueError(
+            f"the admin password must be {passwords.MIN_LENGTH}-{passwords.MAX_LENGTH} characters"
+        )
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        return False
+    session.add(
+        User(email=email, name=name, password_hash=passwords.hash_password(password), role="admin")
+    )
+    session.flush()
+    return True
