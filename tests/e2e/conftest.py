@@ -38,3 +38,32 @@ def runner(request, tmp_path_factory) -> Iterator[LocalRunner]:
 def api(runner) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=runner.url, timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def stack(request, tmp_path_factory) -> Iterator[LocalRunner]:
+    """The whole system on real Postgres and Redis, with a bootstrap admin and a rate limit high
+    enough that only the tests about it ever meet it."""
+    from tests.support.api import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    config = RunnerConfig(
+        port=0,
+        state_dir=tmp_path_factory.mktemp("stack"),
+        database_url=request.getfixturevalue("pg_url"),
+        redis_url=request.getfixturevalue("redis_url"),
+        function_env={
+            "ADMIN_EMAIL": ADMIN_EMAIL,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "RATE_LIMIT_PER_MINUTE": "100000",
+        },
+    )
+    runner = start_runner(discover(), config)
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture
+def client(stack) -> Iterator[httpx.Client]:
+    """An HTTP client of the real-services stack."""
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        yield http
