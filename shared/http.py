@@ -9,6 +9,7 @@ response.
 from __future__ import annotations
 
 import uuid
+from http import HTTPStatus
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID
@@ -188,8 +189,10 @@ class HttpFunction(Function):
         timeout_seconds: int = 10,
         memory_mb: int = 512,
         rate_limited: bool = True,
+        errors: tuple[int, ...] = (),
     ) -> None:
         self.rate_limited = rate_limited
+        self.errors = errors  # the problem statuses the logic may raise, for the OpenAPI document
         super().__init__(
             trigger=Route(method.upper(), path, auth, roles, status_code),
             needs=tuple(dict.fromkeys((*needs, CACHE) if rate_limited else needs)),
@@ -210,9 +213,11 @@ class HttpFunction(Function):
         route = self.route
         dependencies = [Depends(self._require_roles)] if route.auth else []
         responses: dict[int | str, dict[str, Any]] = {
-            429: _problem_content("Too many requests"),
-            500: _problem_content("Something failed"),
+            status: _problem_content(HTTPStatus(status).phrase) for status in self.errors
         }
+        if self.rate_limited:
+            responses[429] = _problem_content("Too many requests")
+        responses[500] = _problem_content("Something failed")
         if route.auth:
             responses[401] = _problem_content("Missing, invalid, expired or revoked token")
         if route.roles:

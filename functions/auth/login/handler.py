@@ -13,6 +13,7 @@ function = HttpFunction(
     auth=False,
     needs=(DATABASE, secret("signing-keys")),
     settings=ApiSettings,
+    errors=(401, 503),
 )
 
 

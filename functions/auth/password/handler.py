@@ -15,6 +15,7 @@ function = HttpFunction(
     status_code=204,
     needs=(DATABASE,),
     settings=ApiSettings,
+    errors=(403,),
 )
 
 

@@ -15,6 +15,7 @@ function = HttpFunction(
     status_code=201,
     needs=(DATABASE,),
     settings=ApiSettings,
+    errors=(409,),
 )
 
 

@@ -11,7 +11,12 @@ from shared.settings import ApiSettings
 from shared.users import service
 
 function = HttpFunction(
-    method="DELETE", path="/users/{id}", status_code=204, needs=(DATABASE,), settings=ApiSettings
+    method="DELETE",
+    path="/users/{id}",
+    status_code=204,
+    needs=(DATABASE,),
+    settings=ApiSettings,
+    errors=(404, 409),
 )
 
 

@@ -9,7 +9,9 @@ from shared.settings import ApiSettings
 from shared.users import service
 from shared.users.schemas import UserPublic
 
-function = HttpFunction(method="GET", path="/users/{id}", needs=(DATABASE,), settings=ApiSettings)
+function = HttpFunction(
+    method="GET", path="/users/{id}", needs=(DATABASE,), settings=ApiSettings, errors=(404,)
+)
 
 
 @function.endpoint

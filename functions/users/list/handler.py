@@ -17,6 +17,7 @@ function = HttpFunction(
     roles=("admin",),
     needs=(DATABASE, secret("signing-keys")),
     settings=ApiSettings,
+    errors=(422,),
 )
 
 

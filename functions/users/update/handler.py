@@ -9,7 +9,13 @@ from shared.settings import ApiSettings
 from shared.users import service
 from shared.users.schemas import UserPublic, UserUpdate
 
-function = HttpFunction(method="PATCH", path="/users/{id}", needs=(DATABASE,), settings=ApiSettings)
+function = HttpFunction(
+    method="PATCH",
+    path="/users/{id}",
+    needs=(DATABASE,),
+    settings=ApiSettings,
+    errors=(403, 404, 409),
+)
 
 
 @function.endpoint
