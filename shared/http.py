@@ -220,6 +220,7 @@ class HttpFunction(Function):
         responses[500] = _problem_content("Something failed")
         if route.auth:
             responses[401] = _problem_content("Missing, invalid, expired or revoked token")
+            responses[503] = _problem_content("Authentication is unavailable: retry shortly")
         if route.roles:
             responses[403] = _problem_content("The caller's role may not do this")
         responses[422] = _problem_content("Invalid input")
