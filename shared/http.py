@@ -9,8 +9,8 @@ response.
 from __future__ import annotations
 
 import uuid
-from http import HTTPStatus
 from collections.abc import Awaitable, Callable, Coroutine
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID
 

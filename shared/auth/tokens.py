@@ -98,7 +98,7 @@ def verify_access_token(token: str) -> AccessClaims:
             expires_at=int(claims["exp"]),
             version=int(claims.get("ver", -1)),
         )
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise InvalidToken("malformed claims") from None
 
 

@@ -11,7 +11,7 @@ import contextlib
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from shared import cache, cursor, db
@@ -23,6 +23,8 @@ from shared.observability import logger
 from shared.users.schemas import UserPublic, UsersPage, UserUpdate
 
 CACHE_TTL_SECONDS = 300
+_TOMBSTONE = "-"
+_TOMBSTONE_SECONDS = 30
 NOT_FOUND = "No such user."
 
 
@@ -31,9 +33,13 @@ def _cache_key(user_id: uuid.UUID) -> str:
 
 
 def invalidate(user_id: uuid.UUID) -> None:
-    """Drop the cached copy of a user (after every change)."""
+    """Drop the cached copy of a user (after every change).
+
+    A tombstone, not a delete: a read that began before the change and ends after it must not
+    put its stale copy back (it only writes where nothing is), for longer than any function
+    runs."""
     try:
-        cache.redis().delete(_cache_key(user_id))
+        cache.redis().set(_cache_key(user_id), _TOMBSTONE, ex=_TOMBSTONE_SECONDS)
     except Exception:
         logger.warning("Could not invalidate the cached user", extra={"user_id": str(user_id)})
 
@@ -45,7 +51,7 @@ def load_user(session: Session, user_id: uuid.UUID) -> UserPublic | None:
     key = _cache_key(user_id)
     try:
         cached = cache.redis().get(key)
-        if cached is not None:
+        if cached is not None and cached != _TOMBSTONE:
             return UserPublic.model_validate_json(cached)
     except RedisError:
         logger.warning("User cache unavailable: reading the database")
@@ -54,7 +60,7 @@ def load_user(session: Session, user_id: uuid.UUID) -> UserPublic | None:
         return None
     public = UserPublic.model_validate(user)
     with contextlib.suppress(RedisError):  # the next read simply misses again
-        cache.redis().set(key, public.model_dump_json(), ex=CACHE_TTL_SECONDS)
+        cache.redis().set(key, public.model_dump_json(), ex=CACHE_TTL_SECONDS, nx=True)
     return public
 
 
@@ -73,14 +79,15 @@ def get_user(session: Session, principal: Principal, user_id: uuid.UUID) -> User
 
 
 def _other_active_admins(session: Session, user_id: uuid.UUID) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == "admin", User.is_active.is_(True), User.id != user_id)
-        )
-        or 0
+    """How many other active admins there are, their rows locked until the transaction ends:
+    two admins stepping down at once cannot both count the other and leave none."""
+    rows = session.scalars(
+        select(User.id)
+        .where(User.role == "admin", User.is_active.is_(True), User.id != user_id)
+        .order_by(User.id)
+        .with_for_update()
     )
+    return len(list(rows))
 
 
 def update_user(
@@ -120,6 +127,10 @@ def update_user(
         from shared.auth.service import revoke_all_sessions
 
         revoke_all_sessions(session, user)
+    elif "is_active" in sent and user.is_active:
+        # Reactivated: the authorizer may have cached the account as gone; publish it again.
+        version = user.token_version
+        db.after_commit(session, lambda: revocation.publish_version(str(user_id), version))
     session.flush()
     db.after_commit(session, lambda: invalidate(user_id))
     return UserPublic.model_validate(user)
