@@ -16,8 +16,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
+    Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -93,3 +96,55 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Document(Base):
+    """A user's document: its file in S3 (``s3_key``), its ingest status, its chunks."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # No foreign key: deleting a user removes the row at once, and the purge job then finds
+    # the user's documents, objects and vectors by owner.
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    s3_key: Mapped[str] = mapped_column(String(1024), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending_upload", index=True)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(1000), default=None)
+    processing_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_documents_owner_created", "owner_id", "created_at", "id"),)
+
+
+class Chunk(Base):
+    """One overlapping piece of a document's text, as it was embedded."""
+
+    __tablename__ = "chunks"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("documents.id", ondelete="CASCADE")
+    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("document_id", "chunk_index"),)
+
+
+class ChunkVector(Base):
+    """The embedded vector store's rows (the local runner and tests; OpenSearch in AWS)."""
+
+    __tablename__ = "chunk_vectors"
+
+    chunk_id: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<document>:<index>"
+    document_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
