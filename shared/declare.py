@@ -46,6 +46,8 @@ def env_name(kind: str, name: str) -> str | None:
         "bucket": f"{key}_BUCKET",
         "queue": f"{key}_QUEUE_URL",
         "secret": f"{key}_SECRET_ARN",
+        "database": "DATABASE_URL",
+        "cache": "REDIS_URL",
     }.get(kind)
 
 

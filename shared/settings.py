@@ -87,5 +87,26 @@ def reset_settings() -> None:
     _parse.cache_clear()
 
 
-class ApiSettings(Observability, Database, Cache, Limits, Signing):
-    """The Auth and Users functions: database, Redis, limits and the signing keys."""
+class ApiSettings(Observability, Database, Cache, Limits):
+    """An API function that reads and writes the database: Postgres, Redis, the limits."""
+
+
+class TokenSettings(ApiSettings, Signing):
+    """An API function that signs tokens or pagination cursors: also the signing keys."""
+
+
+class Storage(Aws):
+    """The uploads bucket."""
+
+    uploads_bucket: str = Field(alias="UPLOADS_BUCKET")
+    upload_url_ttl_seconds: int = Field(default=600, ge=60, le=3600, alias="UPLOAD_URL_TTL")
+    download_url_ttl_seconds: int = Field(default=300, ge=60, le=3600, alias="DOWNLOAD_URL_TTL")
+
+
+class DocumentSettings(ApiSettings, Storage):
+    """The Data service's functions that touch files: the API's needs plus the bucket."""
+
+
+class IngestSettings(Observability, Database, Storage):
+    """The ingest worker: Postgres and the uploads bucket (vectors and embeddings configure
+    themselves: ``shared.vectors``, ``shared.embeddings``)."""

@@ -5,14 +5,14 @@ from shared.auth import service
 from shared.auth.schemas import LoginRequest, TokenPair
 from shared.declare import DATABASE, secret
 from shared.http import HttpFunction
-from shared.settings import ApiSettings
+from shared.settings import TokenSettings
 
 function = HttpFunction(
     method="POST",
     path="/auth/login",
     auth=False,
     needs=(DATABASE, secret("signing-keys")),
-    settings=ApiSettings,
+    settings=TokenSettings,
     errors=(401, 503),
 )
 

@@ -7,7 +7,7 @@ from fastapi import Query
 from shared import db
 from shared.declare import DATABASE, secret
 from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import ApiSettings
+from shared.settings import TokenSettings
 from shared.users import service
 from shared.users.schemas import UsersPage
 
@@ -16,7 +16,7 @@ function = HttpFunction(
     path="/users",
     roles=("admin",),
     needs=(DATABASE, secret("signing-keys")),
-    settings=ApiSettings,
+    settings=TokenSettings,
     errors=(422,),
 )
 
