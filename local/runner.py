@@ -18,6 +18,7 @@ from typing import Any
 from functions.registry import REPO_ROOT, Registry
 from local.aws import MotoServer, Provisioned, aws_environment, provision
 from local.gateway import Gateway, HttpServer, Reply
+from local.s3proxy import Credentials, S3Proxy
 
 LOCAL_DIR = REPO_ROOT / ".local"
 
@@ -79,6 +80,7 @@ class LocalRunner:
         self.config = config
         self.serve = serve  # False: resources, database and Redis only (``make invoke``)
         self.moto: MotoServer | None = None
+        self.s3proxy: S3Proxy | None = None  # S3 with presigned POST policies enforced
         self.redis_server: Any = None
         self.http: HttpServer | None = None
         self.provisioned = Provisioned()
@@ -94,6 +96,20 @@ class LocalRunner:
         self.moto = MotoServer(self.config.aws_port or free_port())
         self.moto.start()
         self._set_env(aws_environment(self.moto.endpoint))
+        # -- S3 proxy (local/s3proxy.py): every function's S3 call goes through it --
+        aws_env = aws_environment(self.moto.endpoint)
+        self.s3proxy = S3Proxy(
+            self.moto.endpoint,
+            Credentials(
+                access_key=aws_env["AWS_ACCESS_KEY_ID"],
+                secret_key=aws_env["AWS_SECRET_ACCESS_KEY"],
+                session_token=aws_env["AWS_SESSION_TOKEN"],
+                region=aws_env["AWS_REGION"],
+            ),
+        )
+        self.s3proxy.start()
+        self._set_env({"AWS_ENDPOINT_URL_S3": self.s3proxy.endpoint})
+        # -- end S3 proxy --
         self._set_env(runtime_environment())
         import boto3
 
@@ -125,6 +141,8 @@ class LocalRunner:
             self.redis_server.shutdown()
             self.redis_server.server_close()
         self._reset_clients()
+        if self.s3proxy is not None:  # S3 proxy (local/s3proxy.py)
+            self.s3proxy.stop()
         if self.moto is not None:
             self.moto.stop()
         for key, value in self._saved_env.items():
@@ -147,11 +165,12 @@ class LocalRunner:
 
     @staticmethod
     def _reset_clients() -> None:
-        from shared import aws, cache, db
+        from shared import aws, cache, db, embeddings
 
         aws.reset()
         db.reset()
         cache.reset()
+        embeddings.reset_embedder()
 
     def _bootstrap_admin(self) -> None:
         """``ADMIN_EMAIL`` + ``ADMIN_PASSWORD``: create that admin if no account has the email."""

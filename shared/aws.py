@@ -29,13 +29,18 @@ def client(service: str) -> Any:
     from botocore.config import Config
 
     settings = get_settings(Aws)
+    # Bedrock embeddings retry with their own backoff and jitter (shared.embeddings); the
+    # client must not multiply those attempts by its own.
+    attempts = 1 if service == "bedrock-runtime" else 3
     config = Config(
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "max_attempts": attempts},
         s3={"addressing_style": "path"} if settings.endpoint_url else {},
         signature_version="s3v4" if service == "s3" else None,
     )
     boto_session: Any = session()  # the stubs type each service; callers pick their own
-    return boto_session.client(service, endpoint_url=settings.endpoint_url, config=config)
+    # No endpoint_url argument: botocore reads AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
+    # itself (the local runner sends S3 through its policy-checking proxy that way).
+    return boto_session.client(service, config=config)
 
 
 def reset() -> None:

@@ -1,0 +1,32 @@
+"""DELETE /documents/{id}: the document, its file, chunks and vectors."""
+
+from uuid import UUID
+
+from fastapi import Response
+
+from shared import db
+from shared.declare import DATABASE, VECTORS, bucket
+from shared.documents import service
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import DocumentSettings
+
+function = HttpFunction(
+    method="DELETE",
+    path="/documents/{id}",
+    roles=("admin", "member"),
+    status_code=204,
+    needs=(DATABASE, VECTORS, bucket("uploads", "read_write")),
+    settings=DocumentSettings,
+    errors=(404,),
+)
+
+
+@function.endpoint
+async def delete_document(id: UUID, principal: CurrentPrincipal) -> Response:
+    """Delete a document; search never returns it again."""
+    with db.session_scope() as session:
+        service.delete(session, principal, id)
+    return Response(status_code=204)
+
+
+handler = function.handler

@@ -1,0 +1,26 @@
+"""The ingest worker: S3 ObjectCreated → text → chunks → embeddings → vectors → ready."""
+
+from shared.declare import DATABASE, VECTORS, bucket
+from shared.documents.ingest import S3Notification, ingest_notification
+from shared.settings import IngestSettings
+from shared.worker import QueueWorker
+
+function = QueueWorker(
+    queue="ingest",
+    model=S3Notification,
+    s3_bucket="uploads",
+    s3_prefix="uploads/",
+    batch_size=5,
+    timeout_seconds=120,
+    memory_mb=1024,
+    needs=(DATABASE, VECTORS, bucket("uploads", "read")),
+    settings=IngestSettings,
+)
+
+
+@function.record_handler
+def ingest(message: S3Notification) -> None:
+    ingest_notification(message)
+
+
+handler = function.handler

@@ -1,0 +1,34 @@
+"""GET /documents: the caller's own documents, a page at a time."""
+
+from typing import Annotated
+
+from fastapi import Query
+
+from shared import db
+from shared.declare import DATABASE, secret
+from shared.documents import service
+from shared.documents.schemas import DocumentsPage, Status
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import TokenSettings
+
+function = HttpFunction(
+    method="GET",
+    path="/documents",
+    needs=(DATABASE, secret("signing-keys")),
+    settings=TokenSettings,
+)
+
+
+@function.endpoint
+async def list_documents(
+    principal: CurrentPrincipal,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> DocumentsPage:
+    """List the caller's documents, newest first."""
+    with db.session_scope() as session:
+        return service.list_documents(session, principal, status=status, limit=limit, after=cursor)
+
+
+handler = function.handler

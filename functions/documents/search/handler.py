@@ -1,0 +1,26 @@
+"""POST /search: semantic search over the caller's own ready documents."""
+
+from shared import db
+from shared.declare import DATABASE, VECTORS
+from shared.documents import service
+from shared.documents.schemas import SearchRequest, SearchResponse
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import ApiSettings
+
+function = HttpFunction(
+    method="POST",
+    path="/search",
+    needs=(DATABASE, VECTORS),
+    settings=ApiSettings,
+    memory_mb=1024,
+)
+
+
+@function.endpoint
+async def search(principal: CurrentPrincipal, body: SearchRequest) -> SearchResponse:
+    """Find the passages of your documents that best match the query."""
+    with db.session_scope() as session:
+        return service.search(session, principal, body)
+
+
+handler = function.handler

@@ -1,0 +1,31 @@
+"""PATCH /documents/{id}: rename a document."""
+
+from uuid import UUID
+
+from shared import db
+from shared.declare import DATABASE
+from shared.documents import service
+from shared.documents.schemas import DocumentPublic, DocumentUpdate
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.settings import ApiSettings
+
+function = HttpFunction(
+    method="PATCH",
+    path="/documents/{id}",
+    roles=("admin", "member"),
+    needs=(DATABASE,),
+    settings=ApiSettings,
+    errors=(404,),
+)
+
+
+@function.endpoint
+async def rename_document(
+    id: UUID, body: DocumentUpdate, principal: CurrentPrincipal
+) -> DocumentPublic:
+    """Change a document's title."""
+    with db.session_scope() as session:
+        return service.rename(session, principal, id, body)
+
+
+handler = function.handler

@@ -1,0 +1,1 @@
+"""Documents: the Data service's logic and the ingest pipeline's pure parts."""

@@ -1,0 +1,225 @@
+"""The ingest worker's logic: an S3 ``ObjectCreated`` record in, a ``ready`` (or ``failed``)
+document with its chunks and vectors out.
+
+Exactly one effect per upload, however often or concurrently the message arrives: a delivery
+first *claims* the document (``queued``/``pending_upload`` → ``processing`` in one conditional
+UPDATE); a delivery that cannot claim it does nothing. A claim older than ``STALE_AFTER`` (the
+worker died half-way) may be taken over. Vectors are upserted by chunk id and chunks replaced in
+one transaction, so a retry after a crash leaves one set of each. A file that cannot be parsed
+ends ``failed`` with a readable error (no retry: it would fail the same way); any other error
+puts the document back to ``queued`` and fails the record, so SQS retries it and, after
+``maxReceiveCount`` receives, dead-letters it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, delete, or_, select, update
+
+from shared import aws, db
+from shared.models import Chunk, Document
+from shared.observability import logger
+from shared.settings import Storage, get_settings
+
+STALE_AFTER = timedelta(minutes=15)
+EMBED_BATCH = 64
+
+Outcome = Literal["ready", "failed", "skipped", "unknown", "deleted"]
+
+
+class S3ObjectRef(BaseModel):
+    key: str
+    size: int | None = None
+
+
+class S3BucketRef(BaseModel):
+    name: str
+
+
+class S3Entity(BaseModel):
+    bucket: S3BucketRef
+    object: S3ObjectRef = Field(alias="object")
+
+
+class S3Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    event_name: str = Field(alias="eventName")
+    s3: S3Entity
+
+
+class S3Notification(BaseModel):
+    """The body S3 sends to the ingest queue."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "Records": [
+                        {
+                            "eventVersion": "2.1",
+                            "eventSource": "aws:s3",
+                            "eventName": "ObjectCreated:Post",
+                            "s3": {
+                                "bucket": {"name": "stratus-local-uploads"},
+                                "object": {
+                                    "key": "uploads/00000000-0000-4000-8000-0000000000aa/"
+                                    "00000000-0000-4000-8000-000000000001",
+                                    "size": 42,
+                                },
+                            },
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+
+    records: list[S3Record] = Field(alias="Records")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ingest_notification(notification: S3Notification) -> list[Outcome]:
+    """Ingest every created object the notification names."""
+    return [
+        ingest_object(unquote_plus(record.s3.object.key))
+        for record in notification.records
+        if record.event_name.startswith("ObjectCreated")
+    ]
+
+
+def _claim(key: str) -> Document | None:
+    with db.session_scope() as session:
+        document = session.scalar(select(Document).where(Document.s3_key == key))
+        if document is None:
+            return None
+        claimed = session.execute(
+            update(Document)
+            .where(
+                Document.id == document.id,
+                or_(
+                    Document.status.in_(("pending_upload", "queued")),
+                    and_(
+                        Document.status == "processing",
+                        Document.processing_started_at < _now() - STALE_AFTER,
+                    ),
+                ),
+            )
+            .values(status="processing", processing_started_at=_now(), error=None)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        session.refresh(document)
+        return document
+
+
+def _set_status(document_id: uuid.UUID, status: str, error: str | None = None) -> None:
+    with db.session_scope() as session:
+        session.execute(
+            update(Document)
+            .where(Document.id == document_id, Document.status == "processing")
+            .values(status=status, error=error, processing_started_at=None)
+        )
+
+
+def ingest_object(key: str) -> Outcome:
+    """Ingest the object at ``key`` into its document."""
+    from shared.documents.extract import ExtractionError
+
+    with db.session_scope() as session:
+        exists = session.scalar(select(Document.id).where(Document.s3_key == key))
+    if exists is None:
+        logger.warning("No document for this object: ignored", extra={"key": key})
+        return "unknown"
+    document = _claim(key)
+    if document is None:
+        logger.info("Document already ingested or being ingested: skipped", extra={"key": key})
+        return "skipped"
+    try:
+        pieces = _read_and_split(document)
+        vectors = _embed(pieces)
+    except ExtractionError as exc:
+        _set_status(document.id, "failed", str(exc))
+        logger.info("Document failed to parse", extra={"document_id": str(document.id)})
+        return "failed"
+    except Exception:
+        _set_status(document.id, "queued")  # let the retry claim it again
+        raise
+    return _store(document, pieces, vectors)
+
+
+def _read_and_split(document: Document) -> list[str]:
+    from botocore.exceptions import ClientError
+
+    from shared.documents.chunking import split
+    from shared.documents.extract import ExtractionError, check_content, extract_text
+
+    try:
+        response = aws.client("s3").get_object(
+            Bucket=get_settings(Storage).uploads_bucket, Key=document.s3_key
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            raise ExtractionError("The uploaded file is missing.") from None
+        raise
+    data = response["Body"].read()
+    check_content(data, declared_type=document.content_type, declared_size=document.size_bytes)
+    return split(extract_text(data, document.content_type))
+
+
+def _embed(pieces: list[str]) -> list[list[float]]:
+    from shared.embeddings import get_embedder
+
+    embedder = get_embedder()
+    vectors: list[list[float]] = []
+    for start in range(0, len(pieces), EMBED_BATCH):
+        vectors.extend(embedder.embed(pieces[start : start + EMBED_BATCH]))
+    return vectors
+
+
+def _store(document: Document, pieces: list[str], vectors: list[list[float]]) -> Outcome:
+    from shared.vectors import VectorRecord, get_vector_store
+
+    store = get_vector_store()
+    store.delete_document(str(document.id))  # a retry may have split differently: start clean
+    store.upsert(
+        [
+            VectorRecord(
+                document_id=str(document.id),
+                owner_id=str(document.owner_id),
+                chunk_index=index,
+                vector=vector,
+            )
+            for index, vector in enumerate(vectors)
+        ]
+    )
+    with db.session_scope() as session:
+        current = session.get(Document, document.id, with_for_update=True)
+        if current is None:  # deleted while it was being ingested
+            store.delete_document(str(document.id))
+            return "deleted"
+        session.execute(delete(Chunk).where(Chunk.document_id == document.id))
+        session.add_all(
+            Chunk(
+                document_id=document.id,
+                owner_id=document.owner_id,
+                chunk_index=index,
+                text=text,
+            )
+            for index, text in enumerate(pieces)
+        )
+        current.status = "ready"
+        current.chunk_count = len(pieces)
+        current.error = None
+        current.processing_started_at = None
+    logger.info("Document ready", extra={"document_id": str(document.id), "chunks": len(pieces)})
+    return "ready"

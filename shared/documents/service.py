@@ -1,0 +1,308 @@
+"""The Data service's rules: plain functions on a database session, no HTTP or Lambda in sight.
+
+Owners control their documents; an admin may read anyone's; a viewer writes nothing (the routes
+say so). Another user's document that the caller may not see is 404; one an admin may see but
+not change is 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from shared import aws, cursor, db
+from shared.auth import keys
+from shared.documents.schemas import (
+    DocumentCreate,
+    DocumentCreated,
+    DocumentPublic,
+    DocumentsPage,
+    DocumentUpdate,
+    DownloadLink,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    Status,
+    TextDocumentCreate,
+    UploadForm,
+)
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from shared.http import Principal
+from shared.models import Chunk, Document
+from shared.settings import Limits, Storage, get_settings
+
+NOT_FOUND = "No such document."
+
+
+def object_key(owner_id: uuid.UUID, document_id: uuid.UUID) -> str:
+    """Where a document's file lives: unique per upload, under its owner's prefix."""
+    return f"uploads/{owner_id}/{document_id}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _readable(session: Session, principal: Principal, document_id: uuid.UUID) -> Document:
+    document = session.get(Document, document_id)
+    if document is None or (document.owner_id != principal.user_id and principal.role != "admin"):
+        raise NotFound(NOT_FOUND)
+    return document
+
+
+def _writable(session: Session, principal: Principal, document_id: uuid.UUID) -> Document:
+    document = _readable(session, principal, document_id)
+    if document.owner_id != principal.user_id:
+        raise Forbidden("Only the owner may change a document.")
+    return document
+
+
+def create(session: Session, principal: Principal, data: DocumentCreate) -> DocumentCreated:
+    """A document awaiting its upload, and the presigned POST that uploads it."""
+    limit = get_settings(Limits).max_upload_bytes
+    if data.size_bytes > limit:
+        raise Unprocessable(
+            "The file is too large.",
+            errors=[FieldError(loc=("body", "size_bytes"), msg=f"At most {limit} bytes.")],
+        )
+    storage = get_settings(Storage)
+    document_id = uuid.uuid4()
+    key = object_key(principal.user_id, document_id)
+    document = Document(
+        id=document_id,
+        owner_id=principal.user_id,
+        title=data.title.strip(),
+        filename=data.filename,
+        content_type=data.content_type,
+        size_bytes=data.size_bytes,
+        s3_key=key,
+        status="pending_upload",
+    )
+    session.add(document)
+    session.flush()
+    ttl = storage.upload_url_ttl_seconds
+    post = aws.client("s3").generate_presigned_post(
+        storage.uploads_bucket,
+        key,
+        Fields={"Content-Type": data.content_type},
+        Conditions=[
+            {"Content-Type": data.content_type},
+            ["content-length-range", 1, data.size_bytes],
+        ],
+        ExpiresIn=ttl,
+    )
+    upload = UploadForm(
+        url=post["url"], fields=post["fields"], expires_at=_now() + timedelta(seconds=ttl)
+    )
+    return DocumentCreated(document=DocumentPublic.model_validate(document), upload=upload)
+
+
+def create_text(session: Session, principal: Principal, data: TextDocumentCreate) -> DocumentPublic:
+    """A text document, stored in S3 by the service itself: already queued for ingestion."""
+    storage = get_settings(Storage)
+    body = data.text.encode()
+    document_id = uuid.uuid4()
+    document = Document(
+        id=document_id,
+        owner_id=principal.user_id,
+        title=data.title.strip(),
+        filename=f"{document_id}.txt",
+        content_type="text/plain",
+        size_bytes=len(body),
+        s3_key=object_key(principal.user_id, document_id),
+        status="queued",
+    )
+    session.add(document)
+    session.flush()
+    # The row commits first (the ingest worker must find it); the object is put right after.
+    db.after_commit(
+        session,
+        lambda: aws.client("s3").put_object(
+            Bucket=storage.uploads_bucket,
+            Key=document.s3_key,
+            Body=body,
+            ContentType="text/plain; charset=utf-8",
+        ),
+    )
+    return DocumentPublic.model_validate(document)
+
+
+def _uploaded(document: Document) -> bool:
+    """True when the document's object is in S3."""
+    from botocore.exceptions import ClientError
+
+    try:
+        aws.client("s3").head_object(
+            Bucket=get_settings(Storage).uploads_bucket, Key=document.s3_key
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+    return True
+
+
+def _refresh_status(session: Session, document: Document) -> None:
+    """An upload that landed but was not picked up yet is ``queued``, not ``pending_upload``.
+
+    A conditional UPDATE, never a plain write: the ingest worker may have moved the document on
+    since it was read, and its status must not be overwritten."""
+    if document.status == "pending_upload" and _uploaded(document):
+        session.execute(
+            update(Document)
+            .where(Document.id == document.id, Document.status == "pending_upload")
+            .values(status="queued")
+        )
+        session.refresh(document)
+
+
+def get(session: Session, principal: Principal, document_id: uuid.UUID) -> DocumentPublic:
+    document = _readable(session, principal, document_id)
+    _refresh_status(session, document)
+    return DocumentPublic.model_validate(document)
+
+
+def rename(
+    session: Session, principal: Principal, document_id: uuid.UUID, data: DocumentUpdate
+) -> DocumentPublic:
+    document = _writable(session, principal, document_id)
+    document.title = data.title.strip()
+    session.flush()
+    return DocumentPublic.model_validate(document)
+
+
+def delete(session: Session, principal: Principal, document_id: uuid.UUID) -> None:
+    """Delete a document: its vectors, its object, its chunks and its row.
+
+    The vectors and the object go first: if either fails, the row stays and the caller can
+    simply retry (every step is idempotent)."""
+    document = _writable(session, principal, document_id)
+    remove_document_data(document)
+    session.delete(document)  # chunks cascade
+    session.flush()
+
+
+def remove_document_data(document: Document) -> None:
+    """Remove what a document has outside the database: its vectors and its S3 object."""
+    from shared.vectors import get_vector_store
+
+    get_vector_store().delete_document(str(document.id))
+    aws.client("s3").delete_object(Bucket=get_settings(Storage).uploads_bucket, Key=document.s3_key)
+
+
+def download(session: Session, principal: Principal, document_id: uuid.UUID) -> DownloadLink:
+    """A presigned GET of the original bytes; 409 while nothing has been uploaded."""
+    document = _readable(session, principal, document_id)
+    if document.status == "pending_upload" and not _uploaded(document):
+        raise Conflict("No file has been uploaded for this document yet.")
+    storage = get_settings(Storage)
+    ttl = storage.download_url_ttl_seconds
+    safe_name = document.filename.replace('"', "")
+    url = aws.client("s3").generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": storage.uploads_bucket,
+            "Key": document.s3_key,
+            "ResponseContentDisposition": f'attachment; filename="{safe_name}"',
+        },
+        ExpiresIn=ttl,
+    )
+    return DownloadLink(url=url, expires_at=_now() + timedelta(seconds=ttl))
+
+
+def list_documents(
+    session: Session,
+    principal: Principal,
+    *,
+    status: Status | None,
+    limit: int,
+    after: str | None,
+) -> DocumentsPage:
+    """The caller's own documents, newest first, a page at a time."""
+    scope = f"documents:{principal.user_id}:{status or '*'}"
+    key = keys.load().cursor_key()
+    query = (
+        select(Document)
+        .where(Document.owner_id == principal.user_id)
+        .order_by(Document.created_at.desc(), Document.id.desc())
+        .limit(limit + 1)
+    )
+    if status is not None:
+        query = query.where(Document.status == status)
+    if after:
+        position = cursor.decode(after, scope=scope, key=key)
+        try:
+            created = datetime.fromisoformat(str(position["t"]))
+            last_id = uuid.UUID(str(position["id"]))
+        except (KeyError, ValueError):
+            raise cursor.invalid() from None
+        query = query.where(
+            or_(
+                Document.created_at < created,
+                and_(Document.created_at == created, Document.id < last_id),
+            )
+        )
+    rows = list(session.scalars(query))
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more:
+        last = page[-1]
+        position = {"t": last.created_at.isoformat(), "id": str(last.id)}
+        next_cursor = cursor.encode(position, scope=scope, key=key)
+    return DocumentsPage(
+        items=[DocumentPublic.model_validate(d) for d in page], next_cursor=next_cursor
+    )
+
+
+def search(session: Session, principal: Principal, request: SearchRequest) -> SearchResponse:
+    """The best chunks of the caller's own ready documents, whatever ``document_ids`` names."""
+    from shared.embeddings import get_embedder
+    from shared.vectors import get_vector_store
+
+    (vector,) = get_embedder().embed([request.query])
+    wanted = [str(d) for d in request.document_ids] if request.document_ids else None
+    # Ask for more than top_k: hits of documents that are not ready (or gone) are dropped below.
+    hits = get_vector_store().search(
+        owner_id=str(principal.user_id),
+        vector=vector,
+        top_k=min(request.top_k * 3, 150),
+        document_ids=wanted,
+    )
+    if not hits:
+        return SearchResponse(results=[])
+    ids = {uuid.UUID(h.document_id) for h in hits}
+    documents = {
+        d.id: d
+        for d in session.scalars(
+            select(Document).where(
+                Document.id.in_(ids),
+                Document.owner_id == principal.user_id,
+                Document.status == "ready",
+            )
+        )
+    }
+    texts = {
+        (c.document_id, c.chunk_index): c.text
+        for c in session.scalars(select(Chunk).where(Chunk.document_id.in_(documents)))
+    }
+    results = []
+    for hit in hits:
+        document = documents.get(uuid.UUID(hit.document_id))
+        text = texts.get((uuid.UUID(hit.document_id), hit.chunk_index))
+        if document is None or text is None:
+            continue
+        results.append(
+            SearchResult(
+                document_id=document.id,
+                title=document.title,
+                chunk_index=hit.chunk_index,
+                text=text,
+                score=round(hit.score, 6),
+            )
+        )
+        if len(results) == request.top_k:
+            break
+    return SearchResponse(results=results)

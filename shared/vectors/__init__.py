@@ -1,0 +1,164 @@
+"""The vector store: one interface, two adapters.
+
+``EmbeddedVectorStore`` (``shared.vectors.embedded``) searches the ``chunk_vectors`` table
+exactly; it serves the local runner and the tests. ``OpenSearchVectorStore``
+(``shared.vectors.opensearch``) talks to an OpenSearch Serverless collection (or a managed
+domain) in AWS. ``VECTOR_STORE`` picks one; :func:`get_vector_store` builds it once per
+execution environment. Neither adapter, nor numpy nor opensearch-py, is imported until then.
+
+Scores are cosine similarities in [-1, 1], higher is better, whatever the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from shared.settings import Settings, get_settings
+
+__all__ = [
+    "VectorHit",
+    "VectorRecord",
+    "VectorSettings",
+    "VectorStore",
+    "VectorStoreError",
+    "get_vector_store",
+    "reset",
+]
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    """One chunk's embedding, as the ingest worker writes it."""
+
+    document_id: str
+    owner_id: str
+    chunk_index: int
+    vector: Sequence[float]
+
+    @property
+    def chunk_id(self) -> str:
+        """The record's identity in every adapter: ``"<document_id>:<chunk_index>"``."""
+        return f"{self.document_id}:{self.chunk_index}"
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    """One search result: which chunk, and its cosine similarity to the query."""
+
+    document_id: str
+    chunk_index: int
+    score: float
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.document_id}:{self.chunk_index}"
+
+
+class VectorStoreError(RuntimeError):
+    """The store refused or failed a request (after the retries an adapter makes)."""
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """What the data service and the ingest worker need from a vector store."""
+
+    def upsert(self, records: Sequence[VectorRecord]) -> None:
+        """Write ``records``; idempotent by chunk id (writing them twice leaves one copy)."""
+        ...
+
+    def delete_document(self, document_id: str) -> None:
+        """Remove every vector of one document (a no-op when there is none)."""
+        ...
+
+    def delete_owner(self, owner_id: str) -> None:
+        """Remove every vector of one owner (the purge after an account is deleted)."""
+        ...
+
+    def search(
+        self,
+        *,
+        owner_id: str,
+        vector: Sequence[float],
+        top_k: int,
+        document_ids: Sequence[str] | None = None,
+    ) -> list[VectorHit]:
+        """The ``top_k`` chunks most similar to ``vector``, best first, among ``owner_id``'s
+        vectors only (and only those of ``document_ids`` when given; an empty list matches
+        nothing)."""
+        ...
+
+
+_LOOPBACK_NAMES = {"localhost"}
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class VectorSettings(Settings):
+    """Which vector store, and where OpenSearch is (the region comes from ``AWS_REGION``)."""
+
+    vector_store: Literal["embedded", "opensearch"] = Field(
+        default="embedded", alias="VECTOR_STORE"
+    )
+    opensearch_endpoint: str | None = Field(default=None, alias="OPENSEARCH_ENDPOINT")
+    opensearch_index: str = Field(
+        default="stratus-chunks", min_length=1, max_length=255, alias="OPENSEARCH_INDEX"
+    )
+    opensearch_service: Literal["aoss", "es"] = Field(default="aoss", alias="OPENSEARCH_SERVICE")
+    embedding_dimensions: int = Field(default=256, ge=1, le=16_000, alias="EMBEDDING_DIMENSIONS")
+
+    @field_validator("opensearch_endpoint")
+    @classmethod
+    def _https_endpoint(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise ValueError("OPENSEARCH_ENDPOINT must be a bare URL: https://<host>[:port]")
+        # TLS always; plain HTTP only to loopback, where the tests run a stand-in server.
+        if parts.scheme != "https" and not (
+            parts.scheme == "http" and _is_loopback(parts.hostname)
+        ):
+            raise ValueError("OPENSEARCH_ENDPOINT must be an https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _endpoint_when_opensearch(self) -> VectorSettings:
+        if self.vector_store == "opensearch" and not self.opensearch_endpoint:
+            raise ValueError("VECTOR_STORE=opensearch needs OPENSEARCH_ENDPOINT")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_vector_store() -> VectorStore:
+    """The vector store of this execution environment, built on first use from
+    :class:`VectorSettings` (the embedded store also reads ``DATABASE_URL`` when it first
+    opens a session; the OpenSearch store reads ``AWS_REGION`` and the boto3 credentials)."""
+    settings = get_settings(VectorSettings)
+    if settings.vector_store == "opensearch":
+        from shared.settings import Aws
+        from shared.vectors.opensearch import OpenSearchVectorStore
+
+        return OpenSearchVectorStore.from_settings(settings, region=get_settings(Aws).region)
+    from shared.vectors.embedded import EmbeddedVectorStore
+
+    return EmbeddedVectorStore(dimensions=settings.embedding_dimensions)
+
+
+def reset() -> None:
+    """Forget the store (tests and the local runner change the environment)."""
+    get_vector_store.cache_clear()
