@@ -165,12 +165,13 @@ class LocalRunner:
 
     @staticmethod
     def _reset_clients() -> None:
-        from shared import aws, cache, db, embeddings
+        from shared import aws, cache, db, embeddings, vectors
 
         aws.reset()
         db.reset()
         cache.reset()
         embeddings.reset_embedder()
+        vectors.reset()
 
     def _bootstrap_admin(self) -> None:
         """``ADMIN_EMAIL`` + ``ADMIN_PASSWORD``: create that admin if no account has the email."""

@@ -1,0 +1,116 @@
+"""Ingest throughput: ``python -m tests.bench.ingest`` (``make bench-ingest``).
+
+One megabyte of text through the ingest worker's whole pipeline, in process, as the worker runs
+it: the content check, extraction, chunking (1,000 characters, 200 of overlap), embedding with
+the local embedder (256 dimensions) and indexing into the embedded vector store plus the chunk
+rows, on a SQLite file (or on ``DATABASE_URL``). Reports chunks per second for each step and for
+the whole, median of ``--runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+WORDS = (
+    "invoice payment budget travel hardware contract meeting release customer support "
+    "quarter revenue forecast hiring policy security incident review roadmap design data "
+    "migration backup latency throughput database cache queue worker search vector"
+).split()
+
+
+def megabyte_of_text(seed: int = 7) -> str:
+    import random
+
+    rng = random.Random(seed)
+    sentences = []
+    size = 0
+    while size < 1024 * 1024:
+        sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 20))).capitalize()
+        sentences.append(sentence + ".")
+        size += len(sentence) + 2
+        if rng.random() < 0.1:
+            sentences.append("\n\n")
+    return " ".join(sentences)[: 1024 * 1024]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="stratus-ingest-bench-"))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{state / 'bench.db'}")
+    os.environ.setdefault("VECTOR_STORE", "embedded")
+    from shared import db
+    from shared.documents.chunking import split
+    from shared.documents.extract import check_content, extract_text
+    from shared.embeddings import get_embedder
+    from shared.migrate import upgrade
+    from shared.models import Chunk, Document
+    from shared.vectors import VectorRecord, get_vector_store
+
+    upgrade(os.environ["DATABASE_URL"])
+    data = megabyte_of_text().encode()
+    embedder, store = get_embedder(), get_vector_store()
+    timings: dict[str, list[float]] = {k: [] for k in ("extract", "split", "embed", "index")}
+    chunk_count = 0
+    for _ in range(args.runs):
+        owner, document = uuid.uuid4(), uuid.uuid4()
+        started = time.perf_counter()
+        check_content(data, declared_type="text/plain", declared_size=len(data))
+        text = extract_text(data, "text/plain")
+        extracted = time.perf_counter()
+        pieces = split(text)
+        chunked = time.perf_counter()
+        vectors = embedder.embed(pieces)
+        embedded = time.perf_counter()
+        store.upsert(
+            [
+                VectorRecord(str(document), str(owner), index, vector)
+                for index, vector in enumerate(vectors)
+            ]
+        )
+        with db.session_scope() as session:
+            session.add(
+                Document(
+                    id=document,
+                    owner_id=owner,
+                    title="bench",
+                    filename="bench.txt",
+                    content_type="text/plain",
+                    size_bytes=len(data),
+                    s3_key=f"bench/{document}",
+                    status="ready",
+                )
+            )
+            session.flush()
+            session.add_all(
+                Chunk(document_id=document, owner_id=owner, chunk_index=i, text=t)
+                for i, t in enumerate(pieces)
+            )
+        indexed = time.perf_counter()
+        chunk_count = len(pieces)
+        timings["extract"].append(extracted - started)
+        timings["split"].append(chunked - extracted)
+        timings["embed"].append(embedded - chunked)
+        timings["index"].append(indexed - embedded)
+    print(f"1 MiB of text → {chunk_count} chunks; median of {args.runs} runs")
+    print("| step | seconds | chunks/s |")
+    print("|---|---:|---:|")
+    total = 0.0
+    for step, values in timings.items():
+        median = statistics.median(values)
+        total += median
+        print(f"| {step} | {median:.3f} | {chunk_count / median:,.0f} |")
+    print(f"| **whole pipeline** | {total:.3f} | {chunk_count / total:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
