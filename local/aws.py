@@ -142,6 +142,14 @@ def provision(registry: Registry, session: Any, endpoint: str) -> Provisioned:
             NotificationConfiguration={"QueueConfigurations": configs},
         )
 
+    if any(a.kind == "email" for entry in registry for a in entry.function.needs):
+        # SES sends only from a verified identity; in AWS the CDK app verifies the sender
+        from shared.settings import Email
+
+        sender = Email().email_sender
+        ses = session.client("ses", endpoint_url=endpoint, region_name=REGION)
+        ses.verify_email_identity(EmailAddress=sender)
+
     for secret in registry.secrets:
         value = secret.local_value() if secret.local_value else os.urandom(32).hex()
         arn = secrets.create_secret(

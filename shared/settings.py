@@ -110,3 +110,10 @@ class DocumentSettings(ApiSettings, Storage):
 class IngestSettings(Observability, Database, Storage):
     """The ingest worker: Postgres and the uploads bucket (vectors and embeddings configure
     themselves: ``shared.vectors``, ``shared.embeddings``)."""
+
+
+class Email(Aws):
+    """Who notification emails come from (a verified SES identity)."""
+
+    email_sender: str = Field(default="no-reply@stratus.example", alias="EMAIL_SENDER")
+    app_url: str = Field(default="http://127.0.0.1:3000", alias="APP_URL")

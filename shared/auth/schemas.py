@@ -81,3 +81,20 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
+
+
+class PasswordResetRequest(RequestModel):
+    email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(normalize_email)]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ada@example.com"}]})
+
+
+class PasswordResetConfirm(RequestModel):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: NewPassword
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"token": "<token from the email>", "new_password": "a new long password"}]
+        }
+    )

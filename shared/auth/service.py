@@ -47,6 +47,9 @@ def register(session: Session, data: RegisterRequest) -> User:
         session.flush()
     except IntegrityError:  # a concurrent registration won the race
         raise Conflict("An account with this email already exists.") from None
+    from shared.notifications.messages import notify_after_commit
+
+    notify_after_commit(session, user_id=user.id, kind="welcome", data={"name": user.name})
     return user
 
 
@@ -185,3 +188,47 @@ def change_password(session: Session, principal: Principal, data: PasswordChange
         raise Forbidden("The current password is not correct.")
     user.password_hash = passwords.hash_password(data.new_password)
     revoke_all_sessions(session, user)
+    _account_changed(session, user, "Your password was changed. Every session was signed out.")
+
+
+def request_password_reset(email: str) -> None:
+    """Queue the reset request; the worker issues and emails a token if the account exists.
+
+    The request itself never looks the email up, so it costs the same either way."""
+    from shared.notifications.messages import PasswordResetRequested, send
+
+    send(PasswordResetRequested(id=uuid.uuid4(), email=email))
+
+
+def confirm_password_reset(session: Session, token: str, new_password: str) -> None:
+    """Set a new password with a one-time token: 400 for an unknown, expired or used token.
+    Every session of the user is revoked."""
+    from shared.errors import BadRequest
+    from shared.models import PasswordResetToken
+    from shared.notifications.service import hash_reset_token
+
+    invalid = BadRequest("The reset token is not valid, has expired or was already used.")
+    stored = session.scalar(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == hash_reset_token(token))
+    )
+    if stored is None or stored.used_at is not None or stored.expires_at <= _now():
+        raise invalid
+    spent = session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == stored.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=_now())
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise invalid
+    user = session.get(User, stored.user_id)
+    if user is None or not user.is_active:
+        raise invalid
+    user.password_hash = passwords.hash_password(new_password)
+    revoke_all_sessions(session, user)
+    _account_changed(session, user, "Your password was reset. Every session was signed out.")
+
+
+def _account_changed(session: Session, user: User, change: str) -> None:
+    from shared.notifications.messages import notify_after_commit
+
+    notify_after_commit(session, user_id=user.id, kind="account_changed", data={"change": change})

@@ -23,6 +23,7 @@ from sqlalchemy import and_, delete, or_, select, update
 
 from shared import aws, db
 from shared.models import Chunk, Document
+from shared.notifications.messages import Kind
 from shared.observability import logger
 from shared.settings import Storage, get_settings
 
@@ -150,6 +151,7 @@ def ingest_object(key: str) -> Outcome:
     except ExtractionError as exc:
         _set_status(document.id, "failed", str(exc))
         logger.info("Document failed to parse", extra={"document_id": str(document.id)})
+        _notify(document, "document_failed", error=str(exc))
         return "failed"
     except Exception:
         _set_status(document.id, "queued")  # let the retry claim it again
@@ -222,4 +224,21 @@ def _store(document: Document, pieces: list[str], vectors: list[list[float]]) ->
         current.error = None
         current.processing_started_at = None
     logger.info("Document ready", extra={"document_id": str(document.id), "chunks": len(pieces)})
+    _notify(document, "document_ready")
     return "ready"
+
+
+def _notify(document: Document, kind: Kind, **data: str) -> None:
+    from shared.notifications.messages import Notify, send
+
+    # The id is derived from the document and the outcome: a redelivered message that reaches
+    # this point again queues the same notification, which is stored and emailed once.
+    notification_id = uuid.uuid5(document.id, kind)
+    send(
+        Notify(
+            id=notification_id,
+            user_id=document.owner_id,
+            kind=kind,
+            data={"title": document.title, **data},
+        )
+    )

@@ -124,9 +124,15 @@ def update_user(
         user.is_active = active
         revoke = revoke or not active
     if revoke:
-        from shared.auth.service import revoke_all_sessions
+        from shared.auth.service import _account_changed, revoke_all_sessions
 
         revoke_all_sessions(session, user)
+        change = (
+            "Your account was deactivated."
+            if not user.is_active
+            else f"Your role is now {user.role}. Please sign in again."
+        )
+        _account_changed(session, user, change)
     elif "is_active" in sent and user.is_active:
         # Reactivated: the authorizer may have cached the account as gone; publish it again.
         version = user.token_version
@@ -149,8 +155,12 @@ def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> N
     session.flush()
 
     def after() -> None:
+        from shared import queues
+        from shared.users.purge import PURGE_QUEUE, PurgeUser
+
         revocation.publish_version(str(user_id), revocation.DELETED)
         invalidate(user_id)
+        queues.send(PURGE_QUEUE, PurgeUser(user_id=user_id))
 
     db.after_commit(session, after)
 

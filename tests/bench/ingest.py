@@ -19,10 +19,38 @@ import uuid
 from pathlib import Path
 
 WORDS = (
-    "invoice payment budget travel hardware contract meeting release customer support "
-    "quarter revenue forecast hiring policy security incident review roadmap design data "
-    "migration backup latency throughput database cache queue worker search vector"
-).split()
+    "invoice",
+    "payment",
+    "budget",
+    "travel",
+    "hardware",
+    "contract",
+    "meeting",
+    "release",
+    "customer",
+    "support",
+    "quarter",
+    "revenue",
+    "forecast",
+    "hiring",
+    "policy",
+    "security",
+    "incident",
+    "review",
+    "roadmap",
+    "design",
+    "data",
+    "migration",
+    "backup",
+    "latency",
+    "throughput",
+    "database",
+    "cache",
+    "queue",
+    "worker",
+    "search",
+    "vector",
+)
 
 
 def megabyte_of_text(seed: int = 7) -> str:

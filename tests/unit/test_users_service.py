@@ -21,6 +21,8 @@ from shared.users.schemas import UserUpdate
 
 FAKE_HASH = "not-a-real-hash"  # nothing here logs in: argon2 would only slow the suite down
 
+pytestmark = pytest.mark.usefixtures("sent_messages")  # notifications are queued
+
 
 @pytest.fixture
 def redis(monkeypatch) -> fakeredis.FakeRedis:

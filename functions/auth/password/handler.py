@@ -5,7 +5,7 @@ from fastapi import Response
 from shared import db
 from shared.auth import service
 from shared.auth.schemas import PasswordChange
-from shared.declare import DATABASE
+from shared.declare import DATABASE, queue
 from shared.http import CurrentPrincipal, HttpFunction
 from shared.settings import ApiSettings
 
@@ -13,7 +13,7 @@ function = HttpFunction(
     method="POST",
     path="/auth/password",
     status_code=204,
-    needs=(DATABASE,),
+    needs=(DATABASE, queue("notifications")),
     settings=ApiSettings,
     errors=(403,),
 )

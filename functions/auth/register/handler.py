@@ -3,7 +3,7 @@
 from shared import db
 from shared.auth import service
 from shared.auth.schemas import RegisterRequest
-from shared.declare import DATABASE
+from shared.declare import DATABASE, queue
 from shared.http import HttpFunction
 from shared.settings import ApiSettings
 from shared.users.schemas import UserPublic
@@ -13,7 +13,7 @@ function = HttpFunction(
     path="/auth/register",
     auth=False,
     status_code=201,
-    needs=(DATABASE,),
+    needs=(DATABASE, queue("notifications")),
     settings=ApiSettings,
     errors=(409,),
 )

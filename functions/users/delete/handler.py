@@ -5,7 +5,7 @@ from uuid import UUID
 from fastapi import Response
 
 from shared import db
-from shared.declare import DATABASE
+from shared.declare import DATABASE, queue
 from shared.http import CurrentPrincipal, HttpFunction
 from shared.settings import ApiSettings
 from shared.users import service
@@ -14,7 +14,7 @@ function = HttpFunction(
     method="DELETE",
     path="/users/{id}",
     status_code=204,
-    needs=(DATABASE,),
+    needs=(DATABASE, queue("purge")),
     settings=ApiSettings,
     errors=(404, 409),
 )

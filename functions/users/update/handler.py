@@ -3,7 +3,7 @@
 from uuid import UUID
 
 from shared import db
-from shared.declare import DATABASE
+from shared.declare import DATABASE, queue
 from shared.http import CurrentPrincipal, HttpFunction
 from shared.settings import ApiSettings
 from shared.users import service
@@ -12,7 +12,7 @@ from shared.users.schemas import UserPublic, UserUpdate
 function = HttpFunction(
     method="PATCH",
     path="/users/{id}",
-    needs=(DATABASE,),
+    needs=(DATABASE, queue("notifications")),
     settings=ApiSettings,
     errors=(403, 404, 409),
 )

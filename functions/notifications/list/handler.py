@@ -1,0 +1,33 @@
+"""GET /notifications: the caller's notifications, a page at a time."""
+
+from typing import Annotated
+
+from fastapi import Query
+
+from shared import db
+from shared.declare import DATABASE, secret
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.notifications import service
+from shared.notifications.schemas import NotificationsPage
+from shared.settings import TokenSettings
+
+function = HttpFunction(
+    method="GET",
+    path="/notifications",
+    needs=(DATABASE, secret("signing-keys")),
+    settings=TokenSettings,
+)
+
+
+@function.endpoint
+async def list_notifications(
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> NotificationsPage:
+    """List the caller's notifications, newest first."""
+    with db.session_scope() as session:
+        return service.list_notifications(session, principal, limit=limit, after=cursor)
+
+
+handler = function.handler

@@ -1,0 +1,31 @@
+"""POST /notifications/{id}/read: mark a notification read."""
+
+from uuid import UUID
+
+from fastapi import Response
+
+from shared import db
+from shared.declare import DATABASE
+from shared.http import CurrentPrincipal, HttpFunction
+from shared.notifications import service
+from shared.settings import ApiSettings
+
+function = HttpFunction(
+    method="POST",
+    path="/notifications/{id}/read",
+    status_code=204,
+    needs=(DATABASE,),
+    settings=ApiSettings,
+    errors=(404,),
+)
+
+
+@function.endpoint
+async def mark_read(id: UUID, principal: CurrentPrincipal) -> Response:
+    """Mark one of your notifications read."""
+    with db.session_scope() as session:
+        service.mark_read(session, principal, id)
+    return Response(status_code=204)
+
+
+handler = function.handler
