@@ -10,11 +10,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared import aws, cursor, db
-from shared.auth import keys
+from shared import aws, db, pagination
 from shared.documents.schemas import (
     DocumentCreate,
     DocumentCreated,
@@ -222,38 +221,19 @@ def list_documents(
     after: str | None,
 ) -> DocumentsPage:
     """The caller's own documents, newest first, a page at a time."""
-    scope = f"documents:{principal.user_id}:{status or '*'}"
-    key = keys.load().cursor_key()
-    query = (
-        select(Document)
-        .where(Document.owner_id == principal.user_id)
-        .order_by(Document.created_at.desc(), Document.id.desc())
-        .limit(limit + 1)
-    )
+    query = select(Document).where(Document.owner_id == principal.user_id)
     if status is not None:
         query = query.where(Document.status == status)
-    if after:
-        position = cursor.decode(after, scope=scope, key=key)
-        try:
-            created = datetime.fromisoformat(str(position["t"]))
-            last_id = uuid.UUID(str(position["id"]))
-        except (KeyError, ValueError):
-            raise cursor.invalid() from None
-        query = query.where(
-            or_(
-                Document.created_at < created,
-                and_(Document.created_at == created, Document.id < last_id),
-            )
-        )
-    rows = list(session.scalars(query))
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more:
-        last = page[-1]
-        position = {"t": last.created_at.isoformat(), "id": str(last.id)}
-        next_cursor = cursor.encode(position, scope=scope, key=key)
+    items, next_cursor = pagination.page(
+        session,
+        query,
+        model=Document,
+        scope=f"documents:{principal.user_id}:{status or '*'}",
+        limit=limit,
+        after=after,
+    )
     return DocumentsPage(
-        items=[DocumentPublic.model_validate(d) for d in page], next_cursor=next_cursor
+        items=[DocumentPublic.model_validate(d) for d in items], next_cursor=next_cursor
     )
 
 

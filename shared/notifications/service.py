@@ -14,12 +14,11 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import aws, cursor, db
-from shared.auth import keys
+from shared import aws, db, pagination
 from shared.errors import NotFound
 from shared.http import Principal
 from shared.models import Notification, PasswordResetToken, User
@@ -143,37 +142,16 @@ def list_notifications(
     session: Session, principal: Principal, *, limit: int, after: str | None
 ) -> NotificationsPage:
     """The caller's notifications, newest first."""
-    scope = f"notifications:{principal.user_id}"
-    key = keys.load().cursor_key()
-    query = (
-        select(Notification)
-        .where(Notification.user_id == principal.user_id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(limit + 1)
+    items, next_cursor = pagination.page(
+        session,
+        select(Notification).where(Notification.user_id == principal.user_id),
+        model=Notification,
+        scope=f"notifications:{principal.user_id}",
+        limit=limit,
+        after=after,
     )
-    if after:
-        position = cursor.decode(after, scope=scope, key=key)
-        try:
-            created = datetime.fromisoformat(str(position["t"]))
-            last_id = uuid.UUID(str(position["id"]))
-        except (KeyError, ValueError):
-            raise cursor.invalid() from None
-        query = query.where(
-            or_(
-                Notification.created_at < created,
-                and_(Notification.created_at == created, Notification.id < last_id),
-            )
-        )
-    rows = list(session.scalars(query))
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more:
-        last = page[-1]
-        next_cursor = cursor.encode(
-            {"t": last.created_at.isoformat(), "id": str(last.id)}, scope=scope, key=key
-        )
     return NotificationsPage(
-        items=[NotificationPublic.model_validate(n) for n in page], next_cursor=next_cursor
+        items=[NotificationPublic.model_validate(n) for n in items], next_cursor=next_cursor
     )
 
 

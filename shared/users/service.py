@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import cache, cursor, db
-from shared.auth import keys, passwords, revocation
+from shared import cache, db, pagination
+from shared.auth import passwords, revocation
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.http import Principal
 from shared.models import User
@@ -169,27 +168,15 @@ def list_users(
     session: Session, principal: Principal, *, limit: int, after: str | None
 ) -> UsersPage:
     """Every user, newest first, a page at a time (admins only: the route says so)."""
-    scope = f"users:{principal.user_id}"
-    key = keys.load().cursor_key()
-    query = select(User).order_by(User.created_at.desc(), User.id.desc()).limit(limit + 1)
-    if after:
-        position = cursor.decode(after, scope=scope, key=key)
-        try:
-            created = datetime.fromisoformat(str(position["t"]))
-            last_id = uuid.UUID(str(position["id"]))
-        except (KeyError, ValueError):
-            raise cursor.invalid() from None
-        query = query.where(
-            or_(User.created_at < created, and_(User.created_at == created, User.id < last_id))
-        )
-    rows = list(session.scalars(query))
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more:
-        last = page[-1]
-        position = {"t": last.created_at.isoformat(), "id": str(last.id)}
-        next_cursor = cursor.encode(position, scope=scope, key=key)
-    return UsersPage(items=[UserPublic.model_validate(u) for u in page], next_cursor=next_cursor)
+    items, next_cursor = pagination.page(
+        session,
+        select(User),
+        model=User,
+        scope=f"users:{principal.user_id}",
+        limit=limit,
+        after=after,
+    )
+    return UsersPage(items=[UserPublic.model_validate(u) for u in items], next_cursor=next_cursor)
 
 
 def ensure_admin(session: Session, *, email: str, password: str, name: str = "Admin") -> bool:

@@ -1,0 +1,52 @@
+"""Keyset pagination, newest first, with opaque signed cursors (``shared.cursor``).
+
+Every listing orders by ``(created_at, id)`` descending; a cursor carries the last item's pair
+and is bound to its ``scope`` (the listing, the caller and its filters), so a forged or foreign
+cursor is 422.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from shared import cursor
+
+
+def page(
+    session: Session,
+    query: Select[Any],
+    *,
+    model: Any,
+    scope: str,
+    limit: int,
+    after: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of ``query`` (rows of ``model``) and the cursor of the next, if any."""
+    from shared.auth import keys
+
+    key = keys.load().cursor_key()
+    created: InstrumentedAttribute[datetime] = model.created_at
+    ident: InstrumentedAttribute[uuid.UUID] = model.id
+    query = query.order_by(created.desc(), ident.desc()).limit(limit + 1)
+    if after:
+        position = cursor.decode(after, scope=scope, key=key)
+        try:
+            last_created = datetime.fromisoformat(str(position["t"]))
+            last_id = uuid.UUID(str(position["id"]))
+        except (KeyError, ValueError):
+            raise cursor.invalid() from None
+        query = query.where(
+            or_(created < last_created, and_(created == last_created, ident < last_id))
+        )
+    rows = list(session.scalars(query))
+    items, more = rows[:limit], len(rows) > limit
+    if not more:
+        return items, None
+    last = items[-1]
+    position_out = {"t": last.created_at.isoformat(), "id": str(last.id)}
+    return items, cursor.encode(position_out, scope=scope, key=key)
