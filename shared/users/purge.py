@@ -36,9 +36,7 @@ def purge(user_id: uuid.UUID) -> dict[str, int]:
     objects = _delete_objects(f"uploads/{user_id}/")
     with db.session_scope() as session:
         documents = session.execute(delete(Document).where(Document.owner_id == user_id))
-        notifications = session.execute(
-            delete(Notification).where(Notification.user_id == user_id)
-        )
+        notifications = session.execute(delete(Notification).where(Notification.user_id == user_id))
         session.execute(delete(ChunkVector).where(ChunkVector.owner_id == user_id))
         removed = {
             "documents": documents.rowcount,  # type: ignore[attr-defined]
