@@ -1,0 +1,127 @@
+"""The purge survives a crash half-way: the retry finishes the job, nothing is left."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import boto3
+import pytest
+from sqlalchemy import func, select
+
+from functions.registry import discover
+from local.invoke import invoke
+from local.runner import LocalRunner, RunnerConfig
+
+pytestmark = pytest.mark.e2e
+
+REGISTRY = discover()
+
+
+@pytest.fixture(scope="module")
+def env(request, tmp_path_factory):
+    config = RunnerConfig(
+        state_dir=tmp_path_factory.mktemp("purge"),
+        database_url=request.getfixturevalue("pg_url"),
+        redis_url=request.getfixturevalue("redis_url"),
+    )
+    runner = LocalRunner(REGISTRY, config, serve=False)
+    runner.start()
+    yield runner
+    runner.stop()
+
+
+def seed(env, user_id: uuid.UUID) -> None:
+    """Two documents with vectors and objects, and a notification, all of ``user_id``."""
+    from shared import db
+    from shared.models import Document, Notification
+    from shared.vectors import VectorRecord, get_vector_store
+
+    s3 = boto3.Session().client("s3", endpoint_url=env.moto.endpoint)
+    with db.session_scope() as session:
+        for n in range(2):
+            document_id = uuid.uuid4()
+            key = f"purge-test/{user_id}/{document_id}"  # outside uploads/: no ingest runs
+            session.add(
+                Document(
+                    id=document_id,
+                    owner_id=user_id,
+                    title=f"d{n}",
+                    filename="d.txt",
+                    content_type="text/plain",
+                    size_bytes=1,
+                    s3_key=key,
+                    status="ready",
+                )
+            )
+            s3.put_object(
+                Bucket=env.provisioned.buckets["uploads"], Key=f"uploads/{user_id}/{n}", Body=b"x"
+            )
+            get_vector_store().upsert(
+                [VectorRecord(str(document_id), str(user_id), 0, [1.0] + [0.0] * 255)]
+            )
+        session.add(
+            Notification(id=uuid.uuid4(), user_id=user_id, kind="welcome", subject="s", body="b")
+        )
+
+
+def left(env, user_id: uuid.UUID) -> dict[str, int]:
+    from shared import db
+    from shared.models import ChunkVector, Document, Notification
+
+    s3 = boto3.Session().client("s3", endpoint_url=env.moto.endpoint)
+    listed = s3.list_objects_v2(
+        Bucket=env.provisioned.buckets["uploads"], Prefix=f"uploads/{user_id}/"
+    )
+    with db.session_scope() as session:
+
+        def count(model, column) -> int:
+            return session.scalar(select(func.count()).select_from(model).where(column == user_id))
+
+        return {
+            "documents": count(Document, Document.owner_id),
+            "vectors": count(ChunkVector, ChunkVector.owner_id),
+            "notifications": count(Notification, Notification.user_id),
+            "objects": listed.get("KeyCount", 0),
+        }
+
+
+def purge_event(user_id: uuid.UUID) -> dict:
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "r",
+                "body": json.dumps({"user_id": str(user_id)}),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:stratus-local-purge",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+
+
+def test_a_purge_that_crashes_half_way_is_finished_by_its_retry(env, monkeypatch):
+    # Given a deleted user's documents, vectors, objects and notification
+    user_id = uuid.uuid4()
+    seed(env, user_id)
+    assert left(env, user_id) == {"documents": 2, "vectors": 2, "notifications": 1, "objects": 2}
+    # When the purge crashes after the vectors, while deleting the objects
+    import shared.users.purge as purge
+
+    real = purge._delete_objects
+    monkeypatch.setattr(purge, "_delete_objects", lambda prefix: (_ for _ in ()).throw(OSError()))
+    first = invoke(REGISTRY["users-purge"], purge_event(user_id))
+    # Then the invocation failed (its only record did: SQS retries the message) and only the
+    # first step took effect
+    assert first.error is not None
+    assert left(env, user_id) == {"documents": 2, "vectors": 0, "notifications": 1, "objects": 2}
+    # When the retry runs normally
+    monkeypatch.setattr(purge, "_delete_objects", real)
+    second = invoke(REGISTRY["users-purge"], purge_event(user_id))
+    # Then nothing of the user is left
+    assert second.result == {"batchItemFailures": []}
+    assert left(env, user_id) == {"documents": 0, "vectors": 0, "notifications": 0, "objects": 0}
