@@ -57,7 +57,7 @@ def add_stacks(
         buckets=registry.buckets,
         secrets=registry.secrets,
         env=aws_env,
-        description=f"Stratus {env}: buckets and secrets",
+        description=f"Stratus {env}: network, database, cache, buckets and secrets",
     )
     api = ApiStack(
         app,
@@ -69,9 +69,11 @@ def add_stacks(
         env=aws_env,
         description=f"Stratus {env}: functions, API, queues and schedules",
     )
+    # RDS Proxy target groups take no tags (CloudFormation's schema), though CDK would add them.
+    untaggable = ["AWS::RDS::DBProxyTargetGroup"]
     for stack in (stateful, api):
-        cdk.Tags.of(stack).add("project", "stratus")
-        cdk.Tags.of(stack).add("environment", env)
+        cdk.Tags.of(stack).add("project", "stratus", exclude_resource_types=untaggable)
+        cdk.Tags.of(stack).add("environment", env, exclude_resource_types=untaggable)
     return stateful, api
 
 
@@ -81,9 +83,11 @@ def build_app(
     env: str = DEFAULT_STAGE,
     layer_dir: Path = DEFAULT_LAYER_DIR,
     outdir: str | None = None,
+    context: dict[str, Any] | None = None,
 ) -> cdk.App:
-    """A synthesizable app for ``registry``: what tests use instead of the CLI."""
-    app = cdk.App(outdir=outdir, context=cdk_json_context())
+    """A synthesizable app for ``registry``: what tests use instead of the CLI. ``context``
+    adds to (or overrides) cdk.json's, as ``-c key=value`` does."""
+    app = cdk.App(outdir=outdir, context={**cdk_json_context(), **(context or {})})
     add_stacks(app, registry=registry, env=env, layer_dir=layer_dir)
     return app
 

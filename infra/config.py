@@ -52,15 +52,51 @@ class StageConfig:
     log_retention_days: int  # one of CloudWatch Logs' allowed values
     api_rate_limit: int  # steady-state requests per second, whole stage
     api_burst_limit: int
-    retain_data: bool  # keep buckets and secrets when the stack or resource is deleted
+    retain_data: bool  # keep data on delete; in prod also the database's deletion protection
+    db_instance_type: str  # an RDS instance class without the ``db.`` prefix
+    db_allocated_storage_gb: int
+    db_max_allocated_storage_gb: int  # storage autoscaling ceiling
+    db_multi_az: bool
+    cache_node_type: str  # an ElastiCache node type
+    cache_nodes: int  # 1: a single primary; 2 or more: a replica and automatic failover
+    # A WAF web ACL in front of the API: its rate rule blocks an IP past waf_rate_limit requests
+    # in 5 minutes (WAF's minimum is 10).
+    waf_enabled: bool = False
+    waf_rate_limit: int = 2000
+    # The database connections alarm: about 80 % of Postgres' default max_connections for the
+    # instance class (LEAST(memory / 9531392, 5000)).
+    db_connections_alarm: int = 60
 
 
 STAGES: dict[str, StageConfig] = {
     "dev": StageConfig(
-        "dev", log_retention_days=14, api_rate_limit=50, api_burst_limit=100, retain_data=False
+        "dev",
+        log_retention_days=14,
+        api_rate_limit=50,
+        api_burst_limit=100,
+        retain_data=False,
+        db_instance_type="t4g.micro",
+        db_allocated_storage_gb=20,
+        db_max_allocated_storage_gb=50,
+        db_multi_az=False,
+        cache_node_type="cache.t4g.micro",
+        cache_nodes=1,
     ),
     "prod": StageConfig(
-        "prod", log_retention_days=90, api_rate_limit=500, api_burst_limit=1000, retain_data=True
+        "prod",
+        log_retention_days=90,
+        api_rate_limit=500,
+        api_burst_limit=1000,
+        retain_data=True,
+        db_instance_type="m7g.large",
+        db_allocated_storage_gb=100,
+        db_max_allocated_storage_gb=500,
+        db_multi_az=True,
+        cache_node_type="cache.m7g.large",
+        cache_nodes=2,
+        waf_enabled=True,
+        waf_rate_limit=2000,
+        db_connections_alarm=700,
     ),
 }
 DEFAULT_STAGE = "dev"

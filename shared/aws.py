@@ -43,8 +43,25 @@ def client(service: str) -> Any:
     return boto_session.client(service, config=config)
 
 
+@lru_cache(maxsize=4)
+def _secrets_provider(secretsmanager: Any) -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=secretsmanager)
+
+
+def secret_string(secret_id: str, *, max_age: int) -> str:
+    """The string value of the Secrets Manager secret ``secret_id``, cached for ``max_age``
+    seconds (Powertools parameters), so a rotated secret is picked up without a redeploy."""
+    value = _secrets_provider(client("secretsmanager")).get(secret_id, max_age=max_age)
+    if not isinstance(value, str):
+        raise ValueError(f"secret {secret_id}: expected a string value")
+    return value
+
+
 def reset() -> None:
     """Forget cached clients and settings (tests and the local runner change the environment)."""
+    _secrets_provider.cache_clear()
     client.cache_clear()
     session.cache_clear()
     reset_settings()

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
+from shared import aws
 from shared.settings import Cache, get_settings
 
 if TYPE_CHECKING:
     from redis import Redis
 
 
+def redis_url() -> str:
+    """``REDIS_URL`` when it is set; otherwise ``rediss://`` (TLS) to ``REDIS_HOST`` with the
+    AUTH token read from Secrets Manager (``REDIS_AUTH_SECRET_ARN``)."""
+    settings = get_settings(Cache)
+    if settings.redis_url is not None:
+        return settings.redis_url
+    if settings.redis_auth_secret_arn is None:
+        raise ValueError("REDIS_AUTH_SECRET_ARN is not set")
+    token = aws.secret_string(
+        settings.redis_auth_secret_arn, max_age=settings.redis_secret_max_age_seconds
+    )
+    return f"rediss://:{quote(token, safe='')}@{settings.redis_host}:{settings.redis_port}/0"
+
+
 @lru_cache(maxsize=1)
 def redis() -> Redis:
-    """The Redis client for ``REDIS_URL`` (``rediss://`` for TLS in AWS)."""
+    """The Redis client for :func:`redis_url` (``rediss://`` for TLS in AWS)."""
     from redis import Redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -21,7 +37,7 @@ def redis() -> Redis:
     # One quick retry, not redis-py's default backoff: during an outage a request should learn
     # it in about a second and apply its policy (fail open or closed), not stall for seconds.
     return Redis.from_url(
-        get_settings(Cache).redis_url,
+        redis_url(),
         decode_responses=True,
         socket_connect_timeout=1,
         socket_timeout=1,

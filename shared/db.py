@@ -3,6 +3,11 @@
 Postgres is reached through pg8000 (pure Python, no compiled driver in the layer); in AWS the
 connection goes through RDS Proxy, which does the pooling, so the engine keeps a pool of one.
 The local runner's embedded default is a SQLite file.
+
+In AWS there is no ``DATABASE_URL``: the URL is built from the proxy's host, the database name
+and the credentials in Secrets Manager (``DATABASE_SECRET_ARN``), with TLS on; every new
+connection reads the credentials again (cached for ``DATABASE_SECRET_MAX_AGE`` seconds), so a
+rotated password is picked up without a redeploy.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from shared import aws
 from shared.settings import Database, get_settings
 
 if TYPE_CHECKING:
@@ -27,19 +34,53 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def credentials() -> tuple[str, str]:
+    """The username and password of the database secret (an RDS secret: a JSON document)."""
+    import json
+
+    settings = get_settings(Database)
+    if settings.database_secret_arn is None:
+        raise ValueError("DATABASE_SECRET_ARN is not set")
+    document = json.loads(
+        aws.secret_string(
+            settings.database_secret_arn, max_age=settings.database_secret_max_age_seconds
+        )
+    )
+    return str(document["username"]), str(document["password"])
+
+
+def database_url() -> str:
+    """``DATABASE_URL`` when it is set; otherwise a Postgres URL built from the secret."""
+    settings = get_settings(Database)
+    if settings.database_url is not None:
+        return normalize_url(settings.database_url)
+    username, password = credentials()
+    return (
+        f"postgresql+pg8000://{quote(username, safe='')}:{quote(password, safe='')}"
+        f"@{settings.database_host}:{settings.database_port}"
+        f"/{quote(settings.database_name or '', safe='')}"
+    )
+
+
+def uses_tls() -> bool:
+    """TLS is on when ``DATABASE_TLS`` says so, and always for a URL built from the secret."""
+    settings = get_settings(Database)
+    return settings.database_tls or settings.database_url is None
+
+
 @lru_cache(maxsize=1)
 def engine() -> Engine:
     """The engine of this execution environment, created on first use."""
     from sqlalchemy import create_engine, event
 
     settings = get_settings(Database)
-    url = normalize_url(settings.database_url)
+    url = database_url()
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs.update(pool_size=settings.database_pool_size, max_overflow=0, pool_recycle=300)
-        if settings.database_tls:
+        if uses_tls():
             import ssl
 
             kwargs["connect_args"] = {"ssl_context": ssl.create_default_context()}
@@ -52,6 +93,12 @@ def engine() -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+
+    if settings.database_url is None:
+
+        @event.listens_for(eng, "do_connect")
+        def _current_credentials(_: Any, __: Any, ___: Any, params: dict[str, Any]) -> None:
+            params["user"], params["password"] = credentials()
 
     return eng
 

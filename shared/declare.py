@@ -38,6 +38,15 @@ class Access:
         """The environment variable that carries this resource's address, if it has one."""
         return env_name(self.kind, self.name)
 
+    @property
+    def aws_env(self) -> tuple[str, ...]:
+        """The environment variables the CDK app sets for this resource. Mostly :attr:`env`;
+        for the database and the cache, whose credentials must not sit in the environment,
+        their address and the ARN of the secret holding the credentials instead of a URL."""
+        if self.kind in AWS_ENV_NAMES:
+            return AWS_ENV_NAMES[self.kind]
+        return (self.env,) if self.env else ()
+
 
 def env_name(kind: str, name: str) -> str | None:
     """Environment variable naming, the one convention shared by CDK and the local runner."""
@@ -50,6 +59,13 @@ def env_name(kind: str, name: str) -> str | None:
         "cache": "REDIS_URL",
     }.get(kind)
 
+
+#: What the CDK app sets instead of ``DATABASE_URL`` and ``REDIS_URL`` (``shared.settings``
+#: builds the URL from them, reading the credentials from Secrets Manager).
+AWS_ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "database": ("DATABASE_SECRET_ARN", "DATABASE_HOST", "DATABASE_NAME", "DATABASE_TLS"),
+    "cache": ("REDIS_HOST", "REDIS_PORT", "REDIS_AUTH_SECRET_ARN"),
+}
 
 DATABASE = Access("database")
 CACHE = Access("cache")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TypeVar, cast
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound="Settings")
@@ -32,17 +32,47 @@ class Observability(Settings):
 
 
 class Database(Settings):
-    """The Postgres database (SQLite is accepted for the local runner's embedded default)."""
+    """The Postgres database (SQLite is accepted for the local runner's embedded default).
 
-    database_url: str = Field(alias="DATABASE_URL")
+    Either ``DATABASE_URL`` (the local runner, tests), or, in AWS, the RDS Proxy's host, the
+    database name and the ARN of the secret holding the credentials (``shared.db`` builds the
+    URL; the password never sits in the environment)."""
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    database_secret_arn: str | None = Field(default=None, alias="DATABASE_SECRET_ARN")
+    database_host: str | None = Field(default=None, alias="DATABASE_HOST")
+    database_name: str | None = Field(default=None, alias="DATABASE_NAME")
+    database_port: int = Field(default=5432, alias="DATABASE_PORT")
+    database_secret_max_age_seconds: int = Field(default=300, ge=0, alias="DATABASE_SECRET_MAX_AGE")
     database_pool_size: int = Field(default=1, ge=1, le=20, alias="DATABASE_POOL_SIZE")
     database_tls: bool = Field(default=False, alias="DATABASE_TLS")
 
+    @model_validator(mode="after")
+    def _one_way_to_connect(self) -> Database:
+        if self.database_url is None and not (
+            self.database_secret_arn and self.database_host and self.database_name
+        ):
+            raise ValueError(
+                "set DATABASE_URL, or DATABASE_SECRET_ARN, DATABASE_HOST and DATABASE_NAME"
+            )
+        return self
+
 
 class Cache(Settings):
-    """Redis (ElastiCache in AWS)."""
+    """Redis (ElastiCache in AWS): ``REDIS_URL``, or in AWS the primary endpoint and the ARN of
+    the secret holding the AUTH token (``shared.cache`` builds a ``rediss://`` URL)."""
 
-    redis_url: str = Field(alias="REDIS_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    redis_host: str | None = Field(default=None, alias="REDIS_HOST")
+    redis_port: int = Field(default=6379, alias="REDIS_PORT")
+    redis_auth_secret_arn: str | None = Field(default=None, alias="REDIS_AUTH_SECRET_ARN")
+    redis_secret_max_age_seconds: int = Field(default=300, ge=0, alias="REDIS_SECRET_MAX_AGE")
+
+    @model_validator(mode="after")
+    def _one_way_to_connect(self) -> Cache:
+        if self.redis_url is None and not (self.redis_host and self.redis_auth_secret_arn):
+            raise ValueError("set REDIS_URL, or REDIS_HOST and REDIS_AUTH_SECRET_ARN")
+        return self
 
 
 class Aws(Settings):

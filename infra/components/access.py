@@ -1,25 +1,38 @@
 """What a function's ``needs`` turn into: an environment variable and a ``grant_*`` each.
 
-The variable names come from ``shared.declare.env_name``, the convention the local runner uses
-too; a need naming a resource nobody declared fails the synth.
+The variable names come from ``shared.declare`` (``Access.aws_env``), the convention the local
+runner and the settings share; a need naming a resource nobody declared fails the synth. A
+function that needs Postgres or Redis gets the endpoint and the ARN of the secret holding the
+credentials (never a password), and joins the VPC through :func:`placement`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 
+from infra.components.data_plane import DATABASE_NAME, Network, Postgres, Redis
 from infra.config import ConfigurationError
 from shared.declare import Access
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DataPlane:
+    """The network, Postgres (behind RDS Proxy) and Redis of the stateful stack."""
+
+    network: Network
+    database: Postgres
+    cache: Redis
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,7 @@ class SharedResources:
     buckets: Mapping[str, s3.IBucket] = field(default_factory=dict)
     secrets: Mapping[str, secretsmanager.ISecret] = field(default_factory=dict)
     queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
+    data: DataPlane | None = None
 
     def with_queues(self, queues: Mapping[str, sqs.IQueue]) -> SharedResources:
         return replace(self, queues={**self.queues, **queues})
@@ -44,10 +58,41 @@ def _lookup(kind: str, name: str, found: Mapping[str, T], where: str) -> T:
         ) from None
 
 
+def _data_plane(resources: SharedResources, where: str) -> DataPlane:
+    if resources.data is None:
+        raise ConfigurationError(f"{where} needs Postgres or Redis, but no data plane was made")
+    return resources.data
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a function runs: in the VPC, with the client security groups of what it needs."""
+
+    vpc: ec2.IVpc
+    subnets: ec2.SubnetSelection
+    security_groups: list[ec2.ISecurityGroup]
+
+
+def placement(needs: Sequence[Access], resources: SharedResources, where: str) -> Placement | None:
+    """A function that needs Postgres or Redis joins the VPC, in the security groups that the
+    proxy and Redis accept; any other function stays out of the VPC (None)."""
+    kinds = {access.kind for access in needs}
+    if not kinds & {"database", "cache"}:
+        return None
+    data = _data_plane(resources, where)
+    groups: list[ec2.ISecurityGroup] = []
+    if "database" in kinds:
+        groups.append(data.database.clients)
+    if "cache" in kinds:
+        groups.append(data.cache.clients)
+    return Placement(vpc=data.network.vpc, subnets=data.network.subnets, security_groups=groups)
+
+
 def grant(function: lambda_.Function, access: Access, resources: SharedResources) -> None:
     """Give ``function`` the address of the resource ``access`` names and the access it asks."""
     where = function.node.path
     env = access.env
+    values: dict[str, str]
     match access.kind:
         case "bucket":
             bucket = _lookup("bucket", access.name, resources.buckets, where)
@@ -65,12 +110,34 @@ def grant(function: lambda_.Function, access: Access, resources: SharedResources
             secret = _lookup("secret", access.name, resources.secrets, where)
             secret.grant_read(function)
             value = secret.secret_arn
+        case "database":
+            # The proxy's address and the credentials' secret, never the password itself.
+            database = _data_plane(resources, where).database
+            database.secret.grant_read(function)
+            values = {
+                "DATABASE_SECRET_ARN": database.secret.secret_arn,
+                "DATABASE_HOST": database.proxy.endpoint,
+                "DATABASE_NAME": DATABASE_NAME,
+                "DATABASE_TLS": "true",
+            }
+        case "cache":
+            cache = _data_plane(resources, where).cache
+            cache.secret.grant_read(function)
+            values = {
+                "REDIS_HOST": cache.host,
+                "REDIS_PORT": cache.port,
+                "REDIS_AUTH_SECRET_ARN": cache.secret.secret_arn,
+            }
         case _:
-            # Database, cache, email and vectors arrive with the production-infrastructure work.
+            # Email and vectors arrive with the production-infrastructure work.
             cdk.Annotations.of(function).add_warning_v2(
                 "stratus:access-not-provisioned",
                 f"needs {access.kind}, which this app does not provision yet: no grant made",
             )
             return
-    assert env is not None, access
-    function.add_environment(env, value)
+    if access.kind not in {"database", "cache"}:
+        assert env is not None, access
+        values = {env: value}
+    assert tuple(values) == access.aws_env, (values, access.aws_env)
+    for name, variable in values.items():
+        function.add_environment(name, variable)

@@ -1,5 +1,6 @@
-"""The REST API: routes to functions, the Lambda authorizer, a throttled and traced stage, and
-gateway responses that are RFC 9457 problems (the table is ``functions/gateway.py``)."""
+"""The REST API: routes to functions, the Lambda authorizer, a throttled and traced stage with
+JSON access logs, a usage plan, CORS for the frontend's origin when one is given, and gateway
+responses that are RFC 9457 problems (the table is ``functions/gateway.py``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,55 @@ import json
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_HEADER
-from infra.config import StageConfig
+from infra.components.function import _RETENTION as RETENTION
+from infra.config import ConfigurationError, StageConfig
 from shared.declare import AuthorizerTrigger, Route
+
+#: API Gateway's integration timeout: a function behind the API must finish before it.
+INTEGRATION_TIMEOUT_SECONDS = 29
+
+#: What a browser on the frontend's origin may send, and may read from a response.
+CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", REQUEST_ID_HEADER)
+CORS_EXPOSE_HEADERS = (
+    REQUEST_ID_HEADER,
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+)
+
+
+def access_log_format() -> apigateway.AccessLogFormat:
+    """One JSON object per request: who, what, the outcome, and where the time went."""
+    field = apigateway.AccessLogField
+    return apigateway.AccessLogFormat.custom(
+        json.dumps(
+            {
+                "requestId": field.context_request_id(),
+                "extendedRequestId": field.context_extended_request_id(),
+                "requestTime": field.context_request_time(),
+                "ip": field.context_identity_source_ip(),
+                "userAgent": field.context_identity_user_agent(),
+                "httpMethod": field.context_http_method(),
+                "resourcePath": field.context_resource_path(),
+                "protocol": field.context_protocol(),
+                "status": field.context_status(),
+                "responseLength": field.context_response_length(),
+                "responseLatency": field.context_response_latency(),
+                "integrationStatus": field.context_integration_status(),
+                "integrationLatency": field.context_integration_latency(),
+                "errorMessage": field.context_error_message(),
+                "authorizerError": field.context_authorizer_error(),
+                "principalId": field.context_authorizer_principal_id(),
+                "wafStatus": field.context_waf_status(),
+                "xrayTraceId": field.context_xray_trace_id(),
+            }
+        )
+    )
 
 
 class StratusApi(Construct):
@@ -25,8 +70,24 @@ class StratusApi(Construct):
         *,
         stage: StageConfig,
         authorizer: tuple[lambda_.IFunction, AuthorizerTrigger] | None = None,
+        frontend_origin: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=RETENTION[stage.log_retention_days],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        cors = None
+        if frontend_origin:
+            cors = apigateway.CorsOptions(
+                allow_origins=[frontend_origin],
+                allow_methods=apigateway.Cors.ALL_METHODS,
+                allow_headers=list(CORS_ALLOW_HEADERS),
+                expose_headers=list(CORS_EXPOSE_HEADERS),
+                max_age=cdk.Duration.hours(1),
+            )
         self.rest_api = apigateway.RestApi(
             self,
             "RestApi",
@@ -34,17 +95,41 @@ class StratusApi(Construct):
             description=f"Stratus API ({stage.name})",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
             binary_media_types=list(BINARY_MEDIA_TYPES),
-            # The account-wide CloudWatch role and access logs come with the production
-            # infrastructure work (they need the account's API Gateway logging settings).
-            cloud_watch_role=False,
+            # API Gateway writes logs with one role per account and region (AWS::ApiGateway::
+            # Account). The feature flag disableCloudWatchRole only changes the default, so the
+            # role is asked for here; it is retained on delete, since another stack of the same
+            # account and region (dev beside prod) may rely on the same setting.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN,
+            default_cors_preflight_options=cors,
             deploy_options=apigateway.StageOptions(
                 stage_name=stage.name,
                 tracing_enabled=True,
                 metrics_enabled=True,
                 throttling_rate_limit=stage.api_rate_limit,
                 throttling_burst_limit=stage.api_burst_limit,
+                access_log_destination=apigateway.LogGroupLogDestination(self.access_logs),
+                access_log_format=access_log_format(),
             ),
         )
+        # Throttling per API key, from the same limits as the stage's. It applies to requests
+        # that carry a key; until clients get keys, the stage throttling above is what binds.
+        self.usage_plan = self.rest_api.add_usage_plan(
+            "UsagePlan",
+            name=f"stratus-{stage.name}",
+            throttle=apigateway.ThrottleSettings(
+                rate_limit=stage.api_rate_limit, burst_limit=stage.api_burst_limit
+            ),
+            api_stages=[
+                apigateway.UsagePlanPerApiStage(
+                    api=self.rest_api, stage=self.rest_api.deployment_stage
+                )
+            ],
+        )
+        # API Gateway's own error responses carry the CORS header too, so a browser can read
+        # the problem document. (The functions' responses do not carry it yet: see
+        # docs/infrastructure.md.)
+        cors_headers = {"Access-Control-Allow-Origin": frontend_origin} if frontend_origin else {}
         for response in GATEWAY_RESPONSES.values():
             self.rest_api.add_gateway_response(
                 response.type,
@@ -53,7 +138,7 @@ class StratusApi(Construct):
                 # Header values are static strings in API Gateway's quoting; the request id is
                 # API Gateway's own, the one the body and the access log carry too.
                 response_headers={
-                    **{k: f"'{v}'" for k, v in response.all_headers.items()},
+                    **{k: f"'{v}'" for k, v in {**response.all_headers, **cors_headers}.items()},
                     REQUEST_ID_HEADER: "context.requestId",
                 },
                 # The template is picked by content negotiation and defaults to application/json;
@@ -69,6 +154,12 @@ class StratusApi(Construct):
 
     def add_route(self, route: Route, function: lambda_.IFunction) -> apigateway.Method:
         """``route`` served by ``function`` through a Lambda proxy integration."""
+        timeout = function.timeout if isinstance(function, lambda_.Function) else None
+        if timeout is not None and timeout.to_seconds() >= INTEGRATION_TIMEOUT_SECONDS:
+            raise ConfigurationError(
+                f"{route.method} {route.path}: the function's timeout ({timeout.to_seconds()} s)"
+                f" must be below API Gateway's {INTEGRATION_TIMEOUT_SECONDS} s"
+            )
         resource = self.rest_api.root.resource_for_path(route.path)
         integration = apigateway.LambdaIntegration(function, allow_test_invoke=False)
         authorizer = self._token_authorizer() if route.auth else None

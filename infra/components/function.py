@@ -10,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.registry import Entry
-from infra.components.access import SharedResources, grant
+from infra.components.access import SharedResources, grant, placement
 from infra.config import (
     ARCHITECTURE,
     METRICS_NAMESPACE,
@@ -86,6 +86,8 @@ class StratusFunction(Construct):
             retention=_RETENTION[stage.log_retention_days],
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
+        # Only functions that need Postgres or Redis run in the VPC (cold starts, endpoints).
+        network = placement(declaration.needs, resources, self.node.path)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -102,6 +104,9 @@ class StratusFunction(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=self.log_group,
+            vpc=network.vpc if network else None,
+            vpc_subnets=network.subnets if network else None,
+            security_groups=network.security_groups if network else None,
             environment={
                 "POWERTOOLS_SERVICE_NAME": entry.service,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

@@ -13,8 +13,10 @@ from functions.registry import Registry
 from infra.components.access import SharedResources
 from infra.components.api import StratusApi
 from infra.components.function import DependencyLayer, StratusFunction
+from infra.components.monitoring import Monitoring
 from infra.components.naming import pascal
 from infra.components.schedule import Schedule
+from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
 from infra.config import ConfigurationError, StageConfig
 
@@ -66,13 +68,24 @@ class ApiStack(cdk.Stack):
                 authorizer_entry, authorizer_trigger = registry.authorizers[0]
                 authorizer = (functions[authorizer_entry.name].function, authorizer_trigger)
             self.api: StratusApi | None = StratusApi(
-                self, "Api", stage=stage, authorizer=authorizer
+                self,
+                "Api",
+                stage=stage,
+                authorizer=authorizer,
+                frontend_origin=_context(self, "frontend_origin"),
             )
             for entry, route in registry.routes:
                 self.api.add_route(route, functions[entry.name].function)
             cdk.CfnOutput(self, "ApiUrl", value=self.api.url, description="The API's base URL")
+            if stage.waf_enabled:
+                self.firewall: ApiFirewall | None = ApiFirewall(
+                    self, "Firewall", stage=stage, api_stage=self.api.rest_api.deployment_stage
+                )
+            else:
+                self.firewall = None
         else:
             self.api = None
+            self.firewall = None
 
         # A bucket of the stateful stack is referenced here by attributes: its notifications then
         # live in this stack, next to the queues, instead of making the two stacks depend on
@@ -105,3 +118,20 @@ class ApiStack(cdk.Stack):
                 function=functions[entry.name].function,
             )
         self.functions = functions
+        self.queues = queues
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            stage=stage,
+            rest_api=self.api.rest_api if self.api else None,
+            functions={name: f.function for name, f in functions.items()},
+            dead_letter_queues={name: q.dead_letter_queue for name, q in queues.items()},
+            data=resources.data,
+            alarm_email=_context(self, "alarm_email"),
+        )
+
+
+def _context(scope: Construct, key: str) -> str | None:
+    """A string from the app's context (``-c key=value``), None when unset or empty."""
+    value = scope.node.try_get_context(key)
+    return str(value) if value else None

@@ -1,5 +1,6 @@
-"""The stateful stack: what must outlive a bad deploy (buckets and secrets for now; the
-database, cache and vector collection join it later). Termination protection is on."""
+"""The stateful stack: what must outlive a bad deploy: buckets, secrets, and the data plane
+(network, Postgres behind RDS Proxy, Redis; the vector collection joins it later).
+Termination protection is on."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_backup as backup
 from constructs import Construct
 
-from infra.components.access import SharedResources
+from infra.components.access import DataPlane, SharedResources
+from infra.components.backup import BackupPlan
+from infra.components.data_plane import Network, Postgres, Redis
 from infra.components.naming import pascal
 from infra.components.storage import StratusBucket, StratusSecret
 from infra.config import StageConfig
@@ -17,7 +21,7 @@ from shared.declare import Bucket, Secret
 
 
 class StatefulStack(cdk.Stack):
-    """The declared buckets and secrets of one environment."""
+    """The declared buckets and secrets of one environment, and its data plane."""
 
     def __init__(
         self,
@@ -38,6 +42,21 @@ class StatefulStack(cdk.Stack):
             spec.name: StratusSecret(self, f"{pascal(spec.name)}Secret", spec=spec, stage=stage)
             for spec in secrets
         }
+        # The VPC lives here, with the stores it exists for: their security group rules stay in
+        # one stack, and termination protection covers the network as much as the data.
+        network = Network(self, "Network")
+        self.data = DataPlane(
+            network=network,
+            database=Postgres(self, "Postgres", network=network, stage=stage),
+            cache=Redis(self, "Redis", network=network, stage=stage),
+        )
+        # Daily recovery points kept 30 days, of the buckets and the database.
+        self.backup = BackupPlan(self, "Backup", stage=stage)
+        self.backup.add_buckets([c.bucket for c in self.buckets.values()])
+        self.backup.add_resources(
+            [backup.BackupResource.from_rds_database_instance(self.data.database.instance)]
+        )
+        self.backup.select()
 
     @property
     def resources(self) -> SharedResources:
@@ -45,4 +64,5 @@ class StatefulStack(cdk.Stack):
         return SharedResources(
             buckets={name: c.bucket for name, c in self.buckets.items()},
             secrets={name: c.secret for name, c in self.secrets.items()},
+            data=self.data,
         )

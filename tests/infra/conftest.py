@@ -23,3 +23,16 @@ def layer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def synthesized(layer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The real registry, synthesized for dev."""
     return synthesize(discover(), layer_dir=layer_dir, outdir=tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synthesized_prod(
+    synthesized: Synthesized, layer_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    """The real registry, synthesized for prod."""
+    return synthesize(
+        synthesized.registry,
+        layer_dir=layer_dir,
+        outdir=tmp_path_factory.mktemp("cdk.out.prod"),
+        env="prod",
+    )

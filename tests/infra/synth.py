@@ -72,7 +72,12 @@ class Synthesized:
 
 
 def synthesize(
-    registry: Registry, *, layer_dir: Path, outdir: Path, env: str = "dev"
+    registry: Registry,
+    *,
+    layer_dir: Path,
+    outdir: Path,
+    env: str = "dev",
+    context: dict[str, Any] | None = None,
 ) -> Synthesized:
     """Synthesize ``registry`` into ``outdir`` and read the templates from the cloud assembly
     (``Template.from_stack`` would synthesize the whole app again for every stack)."""
@@ -80,7 +85,9 @@ def synthesize(
 
     from infra.app import build_app, stack_names
 
-    app = build_app(registry=registry, env=env, layer_dir=layer_dir, outdir=str(outdir))
+    app = build_app(
+        registry=registry, env=env, layer_dir=layer_dir, outdir=str(outdir), context=context
+    )
     assembly = app.synth()
     stateful_name, api_name = stack_names(env)
     stateful = assembly.get_stack_by_name(stateful_name)

@@ -269,13 +269,17 @@ def test_schedule_invokes_its_function(custom):
 
 def test_secrets_live_in_the_stateful_stack(custom):
     secrets = custom.resources(custom.stateful, "AWS::SecretsManager::Secret")
-    assert [s["Properties"]["Name"] for s in secrets.values()] == ["stratus/dev/payments"]
+    # The declared secret, and the generated credentials of the database and Redis
+    assert sorted(s["Properties"]["Name"] for s in secrets.values()) == [
+        "stratus/dev/database",
+        "stratus/dev/payments",
+        "stratus/dev/redis-auth",
+    ]
 
 
 def test_synth_reports_no_warning_or_error(custom):
-    # Rate-limited routes need Redis, which comes with the production infrastructure (RDS and
-    # ElastiCache are not provisioned yet): that warning is expected, and nothing else.
-    assert custom.problems(ignore=("stratus:access-not-provisioned",)) == []
+    # The rate-limited route needs Redis, which the data plane provisions: no warning at all.
+    assert custom.problems() == []
 
 
 def test_a_need_for_an_undeclared_resource_fails_the_synth(layer_dir: Path, tmp_path: Path):
@@ -303,10 +307,10 @@ def test_gaps_are_reported_as_synth_warnings(layer_dir: Path, tmp_path: Path):
         tmp_path,
         {
             "shop/admin": """
-                from shared.declare import DATABASE
+                from shared.declare import DATABASE, EMAIL
                 from shared.http import HttpFunction
 
-                function = HttpFunction(method="GET", path="/admin", needs=(DATABASE,))
+                function = HttpFunction(method="GET", path="/admin", needs=(DATABASE, EMAIL))
                 handler = function.handler
             """
         },
@@ -316,5 +320,7 @@ def test_gaps_are_reported_as_synth_warnings(layer_dir: Path, tmp_path: Path):
     # Then both show up as warnings (the route stays closed: the function finds no principal)
     problems = "\n".join(custom.problems())
     assert "GET /admin requires auth but no authorizer is declared" in problems
-    assert "needs database, which this app does not provision yet" in problems
+    assert "needs email, which this app does not provision yet" in problems
+    # And the database, which the data plane provisions, is no gap
+    assert "needs database" not in problems
     custom.api.resource_count_is("AWS::ApiGateway::Authorizer", 0)

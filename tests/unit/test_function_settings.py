@@ -15,21 +15,42 @@ REGISTRY = discover()
 BASE = {"POWERTOOLS_SERVICE_NAME": "test", "STAGE": "dev", "AWS_REGION": "us-east-1"}
 
 
-@pytest.mark.parametrize("name", [entry.name for entry in REGISTRY])
-def test_declared_needs_are_enough_for_the_settings(name, monkeypatch):
-    # Given only what the declaration earns the function
-    function = REGISTRY[name].function
+# Variables that must parse as something other than a string get a realistic value.
+TYPED = {"DATABASE_TLS": "true", "REDIS_PORT": "6379"}
+
+
+def _earned_env(function, where: str) -> dict[str, str]:
+    """The environment the local runner ("local") or the CDK app ("aws") gives ``function``."""
     env = dict(BASE)
     for access in function.needs:
-        if access.env:
-            env[access.env] = f"value-of-{access.env.lower()}"
-    monkeypatch.setattr(os, "environ", env)
+        names = access.aws_env if where == "aws" else (access.env,) if access.env else ()
+        for variable in names:
+            env[variable] = TYPED.get(variable, f"value-of-{variable.lower()}")
+    return env
+
+
+@pytest.mark.parametrize("where", ["local", "aws"])
+@pytest.mark.parametrize("name", [entry.name for entry in REGISTRY])
+def test_declared_needs_are_enough_for_the_settings(name, where, monkeypatch):
+    # Given only what the declaration earns the function, locally or in AWS
+    function = REGISTRY[name].function
+    monkeypatch.setattr(os, "environ", _earned_env(function, where))
     reset_settings()
     try:
         # Then its settings validate
         function.settings()
     finally:
         reset_settings()
+
+
+def test_aws_gets_no_url_with_credentials_for_the_database_or_cache():
+    # Given the variables the CDK app sets for the database and the cache
+    from shared.declare import CACHE, DATABASE
+
+    # Then none is a URL (which would carry a password): only addresses and secret ARNs
+    for access in (DATABASE, CACHE):
+        assert access.env not in access.aws_env
+        assert any(name.endswith("_SECRET_ARN") for name in access.aws_env)
 
 
 def test_an_undeclared_need_is_caught(monkeypatch):

@@ -1,0 +1,101 @@
+"""AWS Backup: a vault and a daily plan that keeps each recovery point 30 days."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import ConfigurationError, StageConfig
+
+RETENTION_DAYS = 30
+
+#: What the service role needs: AWS Backup's own policies for backups and restores, plus the
+#: S3 ones, which the general policies leave out.
+_MANAGED_POLICIES = (
+    "service-role/AWSBackupServiceRolePolicyForBackup",
+    "service-role/AWSBackupServiceRolePolicyForRestores",
+    "AWSBackupServiceRolePolicyForS3Backup",
+    "AWSBackupServiceRolePolicyForS3Restore",
+)
+
+
+class BackupPlan(Construct):
+    """A KMS-encrypted vault and one rule: daily at 03:00 UTC, recovery points kept 30 days.
+
+    ``add`` selects resources; a bucket must be versioned, or AWS Backup refuses it."""
+
+    def __init__(self, scope: Construct, id_: str, *, stage: StageConfig) -> None:
+        super().__init__(scope, id_)
+        removal = cdk.RemovalPolicy.RETAIN if stage.retain_data else cdk.RemovalPolicy.DESTROY
+        self.key = kms.Key(
+            self,
+            "VaultKey",
+            description=f"Stratus {stage.name}: the backup vault",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self.vault = backup.BackupVault(
+            self,
+            "Vault",
+            backup_vault_name=f"stratus-{stage.name}",
+            encryption_key=self.key,
+            # A vault that still holds recovery points cannot be deleted in any case.
+            removal_policy=removal,
+        )
+        self.plan = backup.BackupPlan(
+            self,
+            "Plan",
+            backup_plan_name=f"stratus-{stage.name}",
+            backup_vault=self.vault,
+            backup_plan_rules=[
+                backup.BackupPlanRule(
+                    rule_name="daily",
+                    schedule_expression=events.Schedule.cron(minute="0", hour="3"),
+                    start_window=cdk.Duration.hours(1),
+                    completion_window=cdk.Duration.hours(8),
+                    delete_after=cdk.Duration.days(RETENTION_DAYS),
+                )
+            ],
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(name) for name in _MANAGED_POLICIES
+            ],
+        )
+        # The role backs up and restores through the vault's key.
+        self.key.grant_encrypt_decrypt(self.role)
+        self.resources: list[backup.BackupResource] = []
+
+    def add_buckets(self, buckets: Sequence[s3.Bucket]) -> None:
+        """Back up ``buckets`` (each must be versioned)."""
+        for bucket in buckets:
+            cfn = bucket.node.default_child
+            versioning = getattr(cfn, "versioning_configuration", None)
+            status = getattr(versioning, "status", None)
+            if status != "Enabled":
+                raise ConfigurationError(f"{bucket.node.path}: AWS Backup needs a versioned bucket")
+            self.resources.append(backup.BackupResource.from_arn(bucket.bucket_arn))
+
+    def add_resources(self, resources: Sequence[backup.BackupResource]) -> None:
+        """Back up ``resources`` as well (a database, for instance)."""
+        self.resources.extend(resources)
+
+    def select(self) -> None:
+        """Create the plan's selection of everything added (call once, after the adds)."""
+        if self.resources:
+            self.plan.add_selection(
+                "Selection",
+                resources=self.resources,
+                role=self.role,
+                backup_selection_name="stratus",
+            )
