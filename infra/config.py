@@ -21,6 +21,13 @@ ARCHITECTURE = "arm64"  # a Lambda architecture name: "arm64" or "x86_64"
 #: The wheel platform tag pip installs the layer for, derived from ARCHITECTURE.
 PIP_PLATFORM = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}[ARCHITECTURE]
 
+#: Every wheel tag the runtime can load: the python3.12+ runtimes run on Amazon Linux 2023
+#: (glibc 2.34), and newer wheels (argon2-cffi-bindings 25+) ship only manylinux_2_28 tags.
+PIP_PLATFORMS: tuple[str, ...] = tuple(
+    PIP_PLATFORM.replace("manylinux2014", tag)
+    for tag in ("manylinux2014", "manylinux_2_28", "manylinux_2_34")
+)
+
 #: Packages the Lambda Python runtime already ships; the layer leaves them out (with whatever
 #: only they need). aws-xray-sdk requires botocore: the runtime's copy serves it.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")

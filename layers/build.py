@@ -25,7 +25,7 @@ from typing import Any
 from infra.config import (
     DEFAULT_LAYER_DIR,
     MB,
-    PIP_PLATFORM,
+    PIP_PLATFORMS,
     PYTHON_VERSION,
     REPO_ROOT,
     RUNTIME_PROVIDED,
@@ -130,8 +130,7 @@ def install(requirements_text: str, target: Path) -> None:
                 "--no-deps",
                 "--target",
                 str(target),
-                "--platform",
-                PIP_PLATFORM,
+                *(arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)),
                 "--implementation",
                 "cp",
                 "--python-version",

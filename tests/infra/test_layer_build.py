@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from infra.config import PIP_PLATFORM, REPO_ROOT, RUNTIME_NAME, RUNTIME_PROVIDED
+from infra.config import PIP_PLATFORM, PIP_PLATFORMS, REPO_ROOT, RUNTIME_NAME, RUNTIME_PROVIDED
 from layers.build import normalize, requirements, runtime_dependencies
 
 pytestmark = pytest.mark.infra
@@ -37,3 +37,4 @@ def test_requirements_are_exact_pins_from_the_lock():
 def test_platform_matches_the_runtime():
     assert RUNTIME_NAME == "python3.14"
     assert PIP_PLATFORM == "manylinux2014_aarch64"
+    assert "manylinux_2_28_aarch64" in PIP_PLATFORMS  # wheels of newer packages carry only this
