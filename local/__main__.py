@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -11,8 +12,6 @@ from local.runner import LocalRunner, RunnerConfig, runtime_environment
 
 
 def main() -> int:
-    import os
-
     for key, value in runtime_environment().items():
         os.environ.setdefault(key, value)
     config = RunnerConfig.from_env()
@@ -31,8 +30,8 @@ def main() -> int:
     print(f"Stratus is running at {runner.url}")
     print(f"  OpenAPI      {runner.url}/openapi.json  (viewer: {runner.url}/docs)")
     print(f"  AWS (moto)   {runner.moto.endpoint}")
-    print(f"  database     {_redact(runner_env('DATABASE_URL'))}")
-    print(f"  redis        {_redact(runner_env('REDIS_URL'))}")
+    print(f"  database     {_redact(os.environ.get('DATABASE_URL', ''))}")
+    print(f"  redis        {_redact(os.environ.get('REDIS_URL', ''))}")
     for entry, route in registry.routes:
         lock = "auth" if route.auth else "open"
         print(f"  {route.method:<6} {route.path:<40} {entry.name} ({lock})")
@@ -47,12 +46,6 @@ def main() -> int:
     print("stopping...", flush=True)
     runner.stop()
     return 0
-
-
-def runner_env(key: str) -> str:
-    import os
-
-    return os.environ.get(key, "")
 
 
 def _redact(url: str) -> str:

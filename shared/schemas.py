@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
 
@@ -46,8 +44,3 @@ class Problem(BaseModel):
             }
         }
     )
-
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    """JSON-ready dict of ``model``."""
-    return model.model_dump(mode="json")

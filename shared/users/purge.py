@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from shared import aws, db
 from shared.models import ChunkVector, Document, Notification
@@ -57,9 +57,3 @@ def _delete_objects(prefix: str) -> int:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
             removed += len(keys)
     return removed
-
-
-def remaining(user_id: uuid.UUID) -> int:
-    """How many rows of the user's data are left (0 once purged)."""
-    with db.session_scope() as session:
-        return len(list(session.scalars(select(Document.id).where(Document.owner_id == user_id))))

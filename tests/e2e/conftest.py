@@ -67,3 +67,18 @@ def client(stack) -> Iterator[httpx.Client]:
     """An HTTP client of the real-services stack."""
     with httpx.Client(base_url=stack.url, timeout=30) as http:
         yield http
+
+
+@pytest.fixture(scope="module")
+def services(request, tmp_path_factory) -> Iterator[LocalRunner]:
+    """The runner's resources on real Postgres and Redis, without HTTP server or pollers: the
+    test decides what a worker receives, when and how often."""
+    config = RunnerConfig(
+        state_dir=tmp_path_factory.mktemp("services"),
+        database_url=request.getfixturevalue("pg_url"),
+        redis_url=request.getfixturevalue("redis_url"),
+    )
+    runner = LocalRunner(discover(), config, serve=False)
+    runner.start()
+    yield runner
+    runner.stop()

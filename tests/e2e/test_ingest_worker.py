@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from functions.registry import discover
 from local.invoke import invoke
 from local.queues import QueuePoller
-from local.runner import LocalRunner, RunnerConfig
 from shared.declare import QueueTrigger
+from tests.support.events import sqs_event as support_sqs_event
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +25,8 @@ TEXT = "The quarterly budget review found that travel costs rose while hardware 
 
 
 @pytest.fixture(scope="module")
-def env(request, tmp_path_factory):
-    config = RunnerConfig(
-        state_dir=tmp_path_factory.mktemp("ingest"),
-        database_url=request.getfixturevalue("pg_url"),
-        redis_url=request.getfixturevalue("redis_url"),
-    )
-    runner = LocalRunner(REGISTRY, config, serve=False)
-    runner.start()
-    yield runner
-    runner.stop()
+def env(services):
+    return services
 
 
 def new_document(env, text: str = TEXT, *, prefix: str = "uploads") -> tuple[str, str]:
@@ -80,22 +72,7 @@ def s3_body(env, key: str) -> str:
 
 
 def sqs_event(*bodies: str) -> dict:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:stratus-local-ingest",
-                "awsRegion": "us-east-1",
-            }
-            for body in bodies
-        ]
-    }
+    return support_sqs_event(*bodies, queue="ingest")
 
 
 def counts(document_id: str) -> tuple[str, int, int]:

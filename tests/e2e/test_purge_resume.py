@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from functions.registry import discover
 from local.invoke import invoke
-from local.runner import LocalRunner, RunnerConfig
+from tests.support.events import sqs_event
 
 pytestmark = pytest.mark.e2e
 
@@ -19,16 +19,8 @@ REGISTRY = discover()
 
 
 @pytest.fixture(scope="module")
-def env(request, tmp_path_factory):
-    config = RunnerConfig(
-        state_dir=tmp_path_factory.mktemp("purge"),
-        database_url=request.getfixturevalue("pg_url"),
-        redis_url=request.getfixturevalue("redis_url"),
-    )
-    runner = LocalRunner(REGISTRY, config, serve=False)
-    runner.start()
-    yield runner
-    runner.stop()
+def env(services):
+    return services
 
 
 def seed(env, user_id: uuid.UUID) -> None:
@@ -87,21 +79,7 @@ def left(env, user_id: uuid.UUID) -> dict[str, int]:
 
 
 def purge_event(user_id: uuid.UUID) -> dict:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "r",
-                "body": json.dumps({"user_id": str(user_id)}),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:stratus-local-purge",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
+    return sqs_event(json.dumps({"user_id": str(user_id)}), queue="purge")
 
 
 def test_a_purge_that_crashes_half_way_is_finished_by_its_retry(env, monkeypatch):

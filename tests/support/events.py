@@ -30,3 +30,25 @@ def with_headers(event: dict[str, Any], **headers: str) -> dict[str, Any]:
 
 def body_json(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
+
+
+def sqs_event(*bodies: str, queue: str = "queue") -> dict[str, Any]:
+    """An SQS batch as Lambda delivers it, one record per body."""
+    import uuid
+
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "r",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:stratus-local-{queue}",
+                "awsRegion": "us-east-1",
+            }
+            for body in bodies
+        ]
+    }
