@@ -5,6 +5,11 @@ As in AWS: the route is matched against the declared routes (an unknown one gets
 its context lands in ``requestContext.authorizer``), the route's handler is invoked with a
 Lambda context, and the proxy response is written back. Bodies of the binary media types are
 base64-encoded, as API Gateway does.
+
+With a frontend origin (``FRONTEND_ORIGIN``, as the CDK app's ``frontend_origin``), an OPTIONS
+preflight on a declared path is answered by the gateway itself (the CDK app's mock integration:
+204, no authorizer, no function), and the gateway's own responses carry
+``Access-Control-Allow-Origin``; the functions add their CORS headers themselves (``shared.http``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_
 from functions.registry import Entry, Registry
 from local.invoke import invoke
 from local.lambda_context import ACCOUNT_ID, REGION
+from shared.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
+from shared.settings import Cors
 
 API_ID = "localapi"
 STAGE = "local"
@@ -37,6 +44,7 @@ class Reply:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    gateway_response: bool = False  # one of API Gateway's own responses (GATEWAY_RESPONSES)
 
 
 def gateway_reply(kind: str, request_id: str) -> Reply:
@@ -45,7 +53,23 @@ def gateway_reply(kind: str, request_id: str) -> Reply:
     if spec is None:  # the authorizer failures: API Gateway falls back to DEFAULT_5XX
         spec = GATEWAY_RESPONSES["DEFAULT_5XX"]
     headers = [*spec.all_headers.items(), (REQUEST_ID_HEADER, request_id)]
-    return Reply(spec.status, headers, json.dumps(spec.body(request_id)).encode())
+    return Reply(
+        spec.status, headers, json.dumps(spec.body(request_id)).encode(), gateway_response=True
+    )
+
+
+def preflight_reply(origin: str, methods: list[str], request_id: str) -> Reply:
+    """The CORS preflight answer of the CDK app's mock integration (``CorsOptions``)."""
+    headers = [
+        ("Access-Control-Allow-Headers", ",".join(CORS_ALLOW_HEADERS)),
+        ("Access-Control-Allow-Origin", origin),
+        ("Vary", "Origin"),
+        ("Access-Control-Allow-Methods", ",".join(["OPTIONS", *methods])),
+        ("Access-Control-Max-Age", str(CORS_MAX_AGE_SECONDS)),
+        ("Access-Control-Expose-Headers", ",".join(CORS_EXPOSE_HEADERS)),
+        ("x-amzn-RequestId", request_id),
+    ]
+    return Reply(204, headers, b"")
 
 
 def is_binary(content_type: str | None) -> bool:
@@ -186,8 +210,28 @@ class Gateway:
         self.extra_routes = extra_routes  # the runner's own pages: /openapi.json, /docs, ...
         auth = registry.authorizers[0] if registry.authorizers else None
         self.authorizer = Authorizer(auth[0], auth[1].result_ttl_seconds) if auth else None
+        # Read when the runner starts, from the environment the functions get (an invalid
+        # origin stops the runner here, with the reason).
+        self.frontend_origin = Cors().frontend_origin
 
     def handle(
+        self, *, method: str, target: str, headers: list[tuple[str, str]], body: bytes, ip: str
+    ) -> Reply:
+        reply = self._route(method=method, target=target, headers=headers, body=body, ip=ip)
+        return self.with_cors(reply)
+
+    def with_cors(self, reply: Reply) -> Reply:
+        """A gateway response, with ``Access-Control-Allow-Origin`` when an origin is set (the
+        CDK app adds it to every gateway response); any other reply unchanged."""
+        if self.frontend_origin is not None and reply.gateway_response:
+            reply.headers.append(("Access-Control-Allow-Origin", self.frontend_origin))
+        return reply
+
+    def methods_at(self, path: str) -> list[str]:
+        """The declared methods on the resource ``path`` belongs to."""
+        return sorted({r.method for _, r in self.registry.routes if r.path_regex.match(path)})
+
+    def _route(
         self, *, method: str, target: str, headers: list[tuple[str, str]], body: bytes, ip: str
     ) -> Reply:
         request_id = str(uuid.uuid4())
@@ -199,6 +243,10 @@ class Gateway:
             return reply
         if len(body) > MAX_REQUEST_BYTES:
             return gateway_reply("REQUEST_TOO_LARGE", request_id)
+        if method == "OPTIONS" and self.frontend_origin is not None:
+            methods = self.methods_at(path)
+            if methods:
+                return preflight_reply(self.frontend_origin, methods, request_id)
         found = self.registry.match(method, path)
         if found is None:
             return gateway_reply("MISSING_AUTHENTICATION_TOKEN", request_id)
@@ -272,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except Exception as exc:
             print(f"! local runner failed to emulate this request: {exc!r}")
-            reply = gateway_reply("DEFAULT_5XX", str(uuid.uuid4()))
+            reply = self.server.gateway.with_cors(gateway_reply("DEFAULT_5XX", str(uuid.uuid4())))
         self.send_response(reply.status)
         for name, value in reply.headers:
             if name.lower() not in {"content-length", "connection"}:

@@ -3,7 +3,7 @@
 ``HttpFunction`` is the declaration (method, path, auth, roles) and the transport: it builds the
 function's FastAPI app, maps every error to an RFC 9457 problem in exactly one place
 (:class:`ProblemRoute` and :func:`problem_response`), and stamps ``X-Request-Id`` on every
-response.
+response, plus the CORS headers when a frontend origin is configured (``FRONTEND_ORIGIN``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from shared.errors import (
     problem_for,
 )
 from shared.observability import is_sane_request_id, logger, request_id_var, set_request_id
-from shared.settings import Limits, Observability, Settings, get_settings
+from shared.settings import Cors, Limits, Observability, Settings, get_settings
 
 if TYPE_CHECKING:
     from shared.ratelimit import Decision
@@ -43,6 +43,47 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 REQUEST_ID_HEADER = "X-Request-Id"
+
+#: What a browser on the frontend's origin may send (the preflight's allowed headers), and what
+#: it may read from a response besides the CORS-safelisted ones. The one list: the CDK app's
+#: CORS options, the local runner's preflight and every function's response use it.
+CORS_ALLOW_HEADERS: tuple[str, ...] = ("Authorization", "Content-Type", REQUEST_ID_HEADER)
+CORS_EXPOSE_HEADERS: tuple[str, ...] = (
+    REQUEST_ID_HEADER,
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+)
+#: How long a browser may cache a preflight answer (the CDK app's ``max_age``).
+CORS_MAX_AGE_SECONDS = 3600
+
+
+def cors_headers(origin: str) -> dict[str, str]:
+    """The CORS headers of an actual (non-preflight) response for ``origin``. Bearer tokens, no
+    cookies: no ``Access-Control-Allow-Credentials``."""
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": ",".join(CORS_EXPOSE_HEADERS),
+    }
+
+
+def vary_on_origin(response: dict[str, Any]) -> None:
+    """Add ``Origin`` to the proxy result's ``Vary`` header, merging with one already there."""
+    headers: dict[str, Any] = response["headers"]
+    for container in (response.get("multiValueHeaders") or {}, headers):
+        for name, value in container.items():
+            if name.lower() != "vary":
+                continue
+            values = value if isinstance(value, list) else [value]
+            tokens = {t.strip().lower() for v in values for t in str(v).split(",")}
+            if not tokens & {"origin", "*"}:
+                if isinstance(value, list):
+                    value.append("Origin")
+                else:
+                    container[name] = f"{value}, Origin"
+            return
+    headers["Vary"] = "Origin"
 
 
 def request_id_from_event(event: dict[str, Any]) -> str:
@@ -252,6 +293,16 @@ class HttpFunction(Function):
         return build_app(self.router)
 
     def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        origin = get_settings(Cors).frontend_origin  # validated before anything runs
+        response = self._respond(event, context)
+        if origin is not None:
+            # Every result, refusals and Mangum's own 500 included. An exception escaping here
+            # is a Lambda error: API Gateway answers it with its 5XX response, CORS included.
+            response["headers"].update(cors_headers(origin))
+            vary_on_origin(response)
+        return response
+
+    def _respond(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = request_id_from_event(event)
         set_request_id(request_id)
         limit_headers: dict[str, str] = {}

@@ -8,10 +8,11 @@ instead of half-way through a request.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import TypeVar, cast
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound="Settings")
@@ -102,6 +103,43 @@ class Limits(Settings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="MAX_UPLOAD_BYTES")
 
 
+#: An origin as a browser serializes it: lowercase scheme and host, a port only when it is not
+#: the scheme's default, nothing after it (``Access-Control-Allow-Origin`` is compared verbatim).
+_ORIGIN = (
+    r"(?P<scheme>https?)://"
+    r"(?P<host>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])"
+    r"(?::(?P<port>[1-9][0-9]{0,4}))?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Cors(Settings):
+    """The browser frontend's origin, e.g. ``https://app.example.com``. Every HTTP function's
+    response then carries ``Access-Control-Allow-Origin`` for it (``shared.http``); unset or
+    empty, no CORS header at all."""
+
+    frontend_origin: str | None = Field(default=None, alias="FRONTEND_ORIGIN")
+
+    @field_validator("frontend_origin")
+    @classmethod
+    def _frontend_origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        found = re.fullmatch(_ORIGIN, value)
+        port = int(found["port"]) if found and found["port"] else None
+        if found is None or (port is not None and port > 65535):
+            raise ValueError(
+                f"{value!r} is not an origin: scheme, host and optional port only, lowercase,"
+                " with no path, not even a trailing slash (https://app.example.com)"
+            )
+        if port == _DEFAULT_PORTS[found["scheme"]]:
+            raise ValueError(
+                f"{value!r}: leave out the default port, browsers send the origin without it"
+            )
+        return value
+
+
 @cache
 def _parse(cls: type[Settings]) -> Settings:
     return cls()
@@ -140,6 +178,12 @@ class DocumentSettings(ApiSettings, Storage):
 class IngestSettings(Observability, Database, Storage):
     """The ingest worker: Postgres and the uploads bucket (vectors and embeddings configure
     themselves: ``shared.vectors``, ``shared.embeddings``)."""
+
+
+class DeploySettings(Observability, Database, Aws):
+    """The deploy job: the database, and the secret naming the first admin."""
+
+    admin_secret_arn: str = Field(alias="ADMIN_SECRET_ARN")
 
 
 class Email(Aws):

@@ -16,19 +16,10 @@ from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_
 from infra.components.function import _RETENTION as RETENTION
 from infra.config import ConfigurationError, StageConfig
 from shared.declare import AuthorizerTrigger, Route
+from shared.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
 
 #: API Gateway's integration timeout: a function behind the API must finish before it.
 INTEGRATION_TIMEOUT_SECONDS = 29
-
-#: What a browser on the frontend's origin may send, and may read from a response.
-CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", REQUEST_ID_HEADER)
-CORS_EXPOSE_HEADERS = (
-    REQUEST_ID_HEADER,
-    "RateLimit-Limit",
-    "RateLimit-Remaining",
-    "RateLimit-Reset",
-    "Retry-After",
-)
 
 
 def access_log_format() -> apigateway.AccessLogFormat:
@@ -86,7 +77,7 @@ class StratusApi(Construct):
                 allow_methods=apigateway.Cors.ALL_METHODS,
                 allow_headers=list(CORS_ALLOW_HEADERS),
                 expose_headers=list(CORS_EXPOSE_HEADERS),
-                max_age=cdk.Duration.hours(1),
+                max_age=cdk.Duration.seconds(CORS_MAX_AGE_SECONDS),
             )
         self.rest_api = apigateway.RestApi(
             self,
@@ -126,10 +117,18 @@ class StratusApi(Construct):
                 )
             ],
         )
-        # API Gateway's own error responses carry the CORS header too, so a browser can read
-        # the problem document. (The functions' responses do not carry it yet: see
-        # docs/infrastructure.md.)
-        cors_headers = {"Access-Control-Allow-Origin": frontend_origin} if frontend_origin else {}
+        # API Gateway's own error responses carry the CORS headers too, so a browser can read
+        # the problem document, its request id and Retry-After (the functions add their own:
+        # FRONTEND_ORIGIN, shared.http).
+        cors_headers = (
+            {
+                "Access-Control-Allow-Origin": frontend_origin,
+                "Access-Control-Expose-Headers": ", ".join(CORS_EXPOSE_HEADERS),
+                "Vary": "Origin",
+            }
+            if frontend_origin
+            else {}
+        )
         for response in GATEWAY_RESPONSES.values():
             self.rest_api.add_gateway_response(
                 response.type,

@@ -12,41 +12,12 @@ import pytest
 
 from local.runner import RunnerConfig
 from tests.e2e.conftest import start_runner
-from tests.support.registries import make_registry
+from tests.support.registries import ROLE_AUTHORIZER, ROLE_USER, make_registry
 
 pytestmark = pytest.mark.e2e
 
-USER = "00000000-0000-4000-8000-0000000000aa"
-
-AUTHORIZER = f'''
-from typing import Any
-
-from shared.declare import AuthorizerTrigger, Function
-
-
-class TestAuthorizer(Function):
-    """Token "Bearer <role>" lets that role in; "Bearer deny" gets a Deny policy."""
-
-    def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        token = event["authorizationToken"].removeprefix("Bearer ")
-        if token not in {{"admin", "member", "deny"}}:
-            raise Exception("Unauthorized")
-        effect = "Deny" if token == "deny" else "Allow"
-        return {{
-            "principalId": "{USER}",
-            "policyDocument": {{
-                "Version": "2012-10-17",
-                "Statement": [
-                    {{"Action": "execute-api:Invoke", "Effect": effect, "Resource": "*"}}
-                ],
-            }},
-            "context": {{"sub": "{USER}", "role": token}},
-        }}
-
-
-function = TestAuthorizer(trigger=AuthorizerTrigger())
-handler = function.handler
-'''
+USER = ROLE_USER
+AUTHORIZER = ROLE_AUTHORIZER
 
 WHOAMI = """
 from shared.http import CurrentPrincipal, HttpFunction

@@ -58,3 +58,39 @@ class AllowAll(Function):
 function = AllowAll(trigger=AuthorizerTrigger(result_ttl_seconds=300))
 handler = function.handler
 """
+
+
+#: The user every token of ROLE_AUTHORIZER stands for.
+ROLE_USER = "00000000-0000-4000-8000-0000000000aa"
+
+#: An authorizer for runner tests: "Bearer <role>" lets that role in, "Bearer deny" gets a
+#: Deny policy, anything else a 401.
+ROLE_AUTHORIZER = f'''
+from typing import Any
+
+from shared.declare import AuthorizerTrigger, Function
+
+
+class TestAuthorizer(Function):
+    """Token "Bearer <role>" lets that role in; "Bearer deny" gets a Deny policy."""
+
+    def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        token = event["authorizationToken"].removeprefix("Bearer ")
+        if token not in {{"admin", "member", "deny"}}:
+            raise Exception("Unauthorized")
+        effect = "Deny" if token == "deny" else "Allow"
+        return {{
+            "principalId": "{ROLE_USER}",
+            "policyDocument": {{
+                "Version": "2012-10-17",
+                "Statement": [
+                    {{"Action": "execute-api:Invoke", "Effect": effect, "Resource": "*"}}
+                ],
+            }},
+            "context": {{"sub": "{ROLE_USER}", "role": token}},
+        }}
+
+
+function = TestAuthorizer(trigger=AuthorizerTrigger())
+handler = function.handler
+'''

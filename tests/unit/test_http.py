@@ -173,3 +173,145 @@ def test_a_declared_role_gets_in_with_its_principal(lambda_context):
 def test_request_id_falls_back_to_a_generated_uuid():
     generated = request_id_from_event({"headers": None, "requestContext": {}})
     assert uuid.UUID(generated)
+
+
+# ---- CORS: the functions' own responses carry the frontend origin's headers ------------------
+
+ORIGIN = "https://app.example.com"
+EXPOSED = "X-Request-Id,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After"
+
+
+@pytest.fixture
+def frontend_origin(monkeypatch):
+    """``FRONTEND_ORIGIN`` set to ``ORIGIN`` for the test (settings parsed afresh)."""
+    from shared.settings import reset_settings
+
+    monkeypatch.setenv("FRONTEND_ORIGIN", ORIGIN)
+    reset_settings()
+    yield ORIGIN
+    monkeypatch.delenv("FRONTEND_ORIGIN")
+    reset_settings()
+
+
+@pytest.fixture
+def no_frontend_origin(monkeypatch):
+    from shared.settings import reset_settings
+
+    monkeypatch.delenv("FRONTEND_ORIGIN", raising=False)
+    reset_settings()
+    yield
+    reset_settings()
+
+
+limited = HttpFunction(method="GET", path="/limited", auth=False)
+
+
+@limited.endpoint
+async def limited_page() -> dict:
+    """A rate-limited route."""
+    return {"ok": True}
+
+
+def _refuse(monkeypatch, *, allowed: bool) -> None:
+    """The rate limiter decides without Redis: ``allowed``, or refused for 30 s."""
+    from shared.ratelimit import Decision
+
+    decision = Decision(
+        allowed=allowed,
+        limit=5,
+        remaining=4 if allowed else 0,
+        reset_seconds=30,
+        retry_after=0 if allowed else 30,
+    )
+    monkeypatch.setattr("shared.http._rate_limit", lambda _event: decision)
+
+
+# Every kind of result a function returns: success, the app's problems, FastAPI's own 404, 405
+# and 422, an unexpected error, and the rate limiter's refusal made before the app runs.
+RESPONSES = {
+    "201 created": (create, "POST", "/items", {"name": "a", "size": 1}, 201),
+    "409 app error": (create, "POST", "/items", {"name": "taken", "size": 1}, 409),
+    "404 unknown resource": (boom, "GET", "/nowhere", None, 404),
+    "405 wrong method": (boom, "POST", "/boom", None, 405),
+    "422 invalid body": (create, "POST", "/items", {"name": "a", "size": "big"}, 422),
+    "500 unexpected": (boom, "GET", "/boom", None, 500),
+    "200 rate-limited route": (limited, "GET", "/limited", None, 200),
+    "429 rate limit": (limited, "GET", "/limited", None, 429),
+}
+
+
+@pytest.mark.parametrize("case", list(RESPONSES))
+def test_every_response_carries_the_cors_headers_for_the_frontend_origin(
+    case, frontend_origin, monkeypatch, lambda_context
+):
+    # Given FRONTEND_ORIGIN set
+    function, method, path, body, status = RESPONSES[case]
+    _refuse(monkeypatch, allowed=status != 429)
+    # When the function answers, whatever the outcome
+    response = function.handler(event_for(method, path, body=body), lambda_context)
+    # Then the browser on that origin may read it, and the headers it needs
+    assert response["statusCode"] == status
+    headers = response["headers"]
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert headers["Access-Control-Expose-Headers"] == EXPOSED
+    assert headers["Vary"] == "Origin"
+    assert "Access-Control-Allow-Credentials" not in headers
+    assert headers["X-Request-Id"] == "req-1"
+    if function is limited:
+        assert headers["RateLimit-Limit"] == "5"
+    if status == 429:
+        assert headers["Content-Type"] == "application/problem+json"
+        assert json.loads(response["body"])["status"] == 429
+        assert headers["Retry-After"] == "30"
+
+
+@pytest.mark.parametrize("case", list(RESPONSES))
+def test_without_a_frontend_origin_no_response_carries_cors_headers(
+    case, no_frontend_origin, monkeypatch, lambda_context
+):
+    function, method, path, body, status = RESPONSES[case]
+    _refuse(monkeypatch, allowed=status != 429)
+    response = function.handler(event_for(method, path, body=body), lambda_context)
+    assert response["statusCode"] == status
+    names = {name.lower() for name in response["headers"]}
+    names |= {name.lower() for name in response.get("multiValueHeaders") or {}}
+    assert not {n for n in names if n.startswith("access-control-") or n == "vary"}
+
+
+def test_an_invalid_frontend_origin_stops_the_function_before_it_serves(
+    monkeypatch, lambda_context
+):
+    # Given a FRONTEND_ORIGIN with a path
+    from shared.settings import reset_settings
+
+    monkeypatch.setenv("FRONTEND_ORIGIN", "https://app.example.com/app")
+    reset_settings()
+    try:
+        # Then the function fails loudly (a Lambda error) instead of answering without CORS
+        with pytest.raises(ValueError, match="FRONTEND_ORIGIN"):
+            create.handler(
+                event_for("POST", "/items", body={"name": "a", "size": 1}), lambda_context
+            )
+    finally:
+        monkeypatch.delenv("FRONTEND_ORIGIN")
+        reset_settings()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"headers": {}}, {"headers": {"Vary": "Origin"}}),
+        ({"headers": {"vary": "Accept"}}, {"headers": {"vary": "Accept, Origin"}}),
+        ({"headers": {"vary": "origin"}}, {"headers": {"vary": "origin"}}),
+        ({"headers": {"vary": "*"}}, {"headers": {"vary": "*"}}),
+        (
+            {"headers": {}, "multiValueHeaders": {"vary": ["Accept", "Accept-Language"]}},
+            {"headers": {}, "multiValueHeaders": {"vary": ["Accept", "Accept-Language", "Origin"]}},
+        ),
+    ],
+)
+def test_vary_gains_origin_once_merged_with_what_the_route_set(before, after):
+    from shared.http import vary_on_origin
+
+    vary_on_origin(before)
+    assert before == after
