@@ -15,6 +15,7 @@ from types import ModuleType
 from shared.declare import (
     AuthorizerTrigger,
     Bucket,
+    DeployTrigger,
     Function,
     QueueTrigger,
     Route,
@@ -106,6 +107,14 @@ class Registry:
             (e, e.function.trigger)
             for e in self.entries
             if isinstance(e.function.trigger, ScheduleTrigger)
+        ]
+
+    @cached_property
+    def deploy_jobs(self) -> list[tuple[Entry, DeployTrigger]]:
+        return [
+            (e, e.function.trigger)
+            for e in self.entries
+            if isinstance(e.function.trigger, DeployTrigger)
         ]
 
     @cached_property

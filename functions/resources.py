@@ -1,6 +1,8 @@
 """The stateful resources the functions share, other than queues (a queue is declared by the
 worker it feeds). The CDK app and the local runner both create exactly these."""
 
+import json
+
 from shared.auth.keys import new_secret
 from shared.declare import Bucket, Secret
 
@@ -11,5 +13,20 @@ SECRETS: tuple[Secret, ...] = (
         "signing-keys",
         description="Access-token signing keys: {current: kid, <kid>: key, ...} (rotate by adding)",
         local_value=new_secret,
+        # Deployed with one generated key, k1, current.
+        template=(("current", "k1"),),
+        generate_key="k1",
+    ),
+    Secret(
+        "admin",
+        description=(
+            "The first admin, created on deploy if no account has its email: {email, password}"
+        ),
+        # The local runner creates its admin from ADMIN_EMAIL / ADMIN_PASSWORD instead.
+        local_value=lambda: json.dumps({"email": "", "password": ""}),
+        # Deployed with a generated password and the email of `cdk deploy -c admin_email=...`.
+        template=(("email", ""),),
+        generate_key="password",
+        context=(("email", "admin_email"),),
     ),
 )

@@ -16,6 +16,7 @@ import aws_cdk as cdk
 from functions.registry import Registry, discover
 from infra.components.function import check_layer_dir
 from infra.config import (
+    CHOICES,
     DEFAULT_LAYER_DIR,
     DEFAULT_STAGE,
     REPO_ROOT,
@@ -47,7 +48,7 @@ def add_stacks(
     aws_env: cdk.Environment | None = None,
 ) -> tuple[StatefulStack, ApiStack]:
     """Add environment ``env``'s stacks for ``registry`` to ``app``."""
-    stage = stage_config(env)
+    stage = stage_config(env, {key: app.node.try_get_context(key) for key in CHOICES})
     check_layer_dir(layer_dir)
     stateful_name, api_name = stack_names(env)
     stateful = StatefulStack(
@@ -56,6 +57,7 @@ def add_stacks(
         stage=stage,
         buckets=registry.buckets,
         secrets=registry.secrets,
+        needs={access.kind for entry in registry for access in entry.function.needs},
         env=aws_env,
         description=f"Stratus {env}: network, database, cache, buckets and secrets",
     )

@@ -7,8 +7,10 @@ built for the platform the functions run on.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,6 +75,18 @@ class StageConfig:
     # The database connections alarm: about 80 % of Postgres' default max_connections for the
     # instance class (LEAST(memory / 9531392, 5000)).
     db_connections_alarm: int = 60
+    # Postgres' max_connections for the instance class (its default, LEAST(DBInstanceClassMemory
+    # / 9531392, 5000)): the connection budget the workers' concurrency is checked against.
+    db_max_connections: int = 75
+    # The vector store: "serverless" (an OpenSearch Serverless collection, the default) or
+    # "domain" (a managed OpenSearch domain of these nodes); ``-c vector_engine=`` overrides it.
+    vector_engine: str = "serverless"
+    vector_domain_nodes: int = 1
+    vector_domain_instance_type: str = "t3.small.search"
+    vector_domain_volume_gb: int = 10
+    # Embeddings: "bedrock" (Titan Text Embeddings V2) or "local" (lexical feature hashing, no
+    # Bedrock); ``-c embedder=`` overrides it.
+    embedder: str = "bedrock"
 
 
 STAGES: dict[str, StageConfig] = {
@@ -104,19 +118,54 @@ STAGES: dict[str, StageConfig] = {
         waf_enabled=True,
         waf_rate_limit=2000,
         db_connections_alarm=700,
+        db_max_connections=875,
+        vector_domain_nodes=2,
+        vector_domain_instance_type="r7g.large.search",
+        vector_domain_volume_gb=50,
     ),
 }
 DEFAULT_STAGE = "dev"
+
+
+#: RDS Proxy may open this percentage of max_connections; the rest stays free for rotation and
+#: an engineer's session.
+PROXY_MAX_CONNECTIONS_PERCENT = 90
+#: The queue workers that use Postgres may hold together at most this share of what the proxy
+#: may open (each holds DATABASE_POOL_SIZE, 1, per concurrent invocation); the rest is the API's.
+WORKER_CONNECTION_SHARE = 0.5
+
+
+def worker_connection_budget(stage: StageConfig) -> int:
+    """How many database connections the queue workers may hold together in ``stage``."""
+    proxy = stage.db_max_connections * PROXY_MAX_CONNECTIONS_PERCENT // 100
+    return int(proxy * WORKER_CONNECTION_SHARE)
 
 
 class ConfigurationError(Exception):
     """The app cannot be synthesized as asked; the message says what to do."""
 
 
-def stage_config(name: str) -> StageConfig:
-    """The configuration of environment ``name`` (``-c env=<name>``)."""
+#: The stage settings a deployer may choose with ``-c key=value``, and their allowed values.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "vector_engine": ("serverless", "domain"),
+    "embedder": ("bedrock", "local"),
+}
+
+
+def stage_config(name: str, choices: Mapping[str, object] | None = None) -> StageConfig:
+    """The configuration of environment ``name`` (``-c env=<name>``), with the deployer's
+    ``choices`` (context values for the keys of :data:`CHOICES`) applied."""
     try:
-        return STAGES[name]
+        stage = STAGES[name]
     except KeyError:
         known = ", ".join(sorted(STAGES))
         raise ConfigurationError(f"unknown environment {name!r}: use -c env=<{known}>") from None
+    chosen: dict[str, Any] = {}
+    for key, value in (choices or {}).items():
+        if value is None or value == "":
+            continue
+        if key not in CHOICES or str(value) not in CHOICES[key]:
+            allowed = "|".join(CHOICES.get(key, ()))
+            raise ConfigurationError(f"-c {key}={value}: use -c {key}=<{allowed}>")
+        chosen[key] = str(value)
+    return replace(stage, **chosen)

@@ -127,6 +127,11 @@ def schedule_event(entry: Entry) -> dict[str, Any]:
     }
 
 
+def deploy_event(entry: Entry) -> dict[str, Any]:
+    """What the CDK trigger sends: it invokes the function without a payload."""
+    return {}
+
+
 def authorizer_event(entry: Entry) -> dict[str, Any]:
     return {
         "type": "TOKEN",
@@ -141,6 +146,7 @@ def sample_event(entry: Entry) -> dict[str, Any]:
         "http": http_event,
         "queue": queue_event,
         "schedule": schedule_event,
+        "deploy": deploy_event,
         "authorizer": authorizer_event,
     }[entry.kind]
     return build(entry)

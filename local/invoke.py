@@ -91,12 +91,16 @@ def main(argv: list[str]) -> int:
     with open(event_file) as fh:
         event = json.load(fh)
     runner = LocalRunner(registry, RunnerConfig.from_env(), serve=False)
-    runner.start()
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the response only
+    # stdout carries the response only: the deploy job's and the handler's logs go to stderr
+    from shared.observability import logger
+
+    logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            runner.start()
             outcome = invoke(entry, event)
-    finally:
-        runner.stop()
+        finally:
+            runner.stop()
     if outcome.error is not None:
         print(
             json.dumps(

@@ -118,10 +118,7 @@ class LocalRunner:
         self._set_env({"DATABASE_URL": self._database_url(), "REDIS_URL": self._redis_url()})
         self._set_env(self.config.function_env)
         self._reset_clients()
-        from shared.migrate import upgrade
-
-        upgrade(os.environ["DATABASE_URL"])
-        self._bootstrap_admin()
+        self._run_deploy_jobs()
         if not self.serve:
             return
         self._start_workers()
@@ -173,18 +170,26 @@ class LocalRunner:
         embeddings.reset_embedder()
         vectors.reset()
 
-    def _bootstrap_admin(self) -> None:
-        """``ADMIN_EMAIL`` + ``ADMIN_PASSWORD``: create that admin if no account has the email."""
+    def _run_deploy_jobs(self) -> None:
+        """What a deploy runs before the API takes traffic: the migrations, and the admin of
+        ``ADMIN_EMAIL`` + ``ADMIN_PASSWORD`` (put in the admin secret, as a deployer would)."""
         email = self.config.function_env.get("ADMIN_EMAIL")
         password = self.config.function_env.get("ADMIN_PASSWORD")
-        if not (email and password):
-            return
-        from shared import db
-        from shared.users.service import ensure_admin
+        secret_arn = os.environ.get("ADMIN_SECRET_ARN")
+        if email and password and secret_arn:
+            from shared import aws
 
-        with db.session_scope() as session:
-            created = ensure_admin(session, email=email, password=password)
-        print(f"admin {email}: {'created' if created else 'already exists'}", flush=True)
+            aws.client("secretsmanager").put_secret_value(
+                SecretId=secret_arn, SecretString=json.dumps({"email": email, "password": password})
+            )
+        from local.invoke import invoke
+
+        for entry, _ in self.registry.deploy_jobs:
+            outcome = invoke(entry, {}, quiet=True)
+            if outcome.error is not None:
+                raise RuntimeError(f"deploy job {entry.name} failed") from outcome.error
+            if outcome.result and outcome.result.get("admin") in {"created", "exists"}:
+                print(f"admin {email}: {outcome.result['admin']}", flush=True)
 
     def _database_url(self) -> str:
         if self.config.database_url:

@@ -29,7 +29,9 @@ ROLES: tuple[Role, ...] = ("admin", "member", "viewer")
 class Access:
     """One grant: ``kind`` of resource, its declared ``name`` and the ``level`` of access."""
 
-    kind: Literal["database", "cache", "bucket", "queue", "secret", "email", "vectors"]
+    kind: Literal[
+        "database", "cache", "bucket", "queue", "secret", "email", "vectors", "embeddings"
+    ]
     name: str = ""
     level: Literal["read", "write", "read_write", "send"] = "read"
 
@@ -60,17 +62,23 @@ def env_name(kind: str, name: str) -> str | None:
     }.get(kind)
 
 
-#: What the CDK app sets instead of ``DATABASE_URL`` and ``REDIS_URL`` (``shared.settings``
-#: builds the URL from them, reading the credentials from Secrets Manager).
+#: What the CDK app sets: instead of ``DATABASE_URL`` and ``REDIS_URL`` (``shared.settings``
+#: builds the URL from them, reading the credentials from Secrets Manager); for the services
+#: the local runner replaces with defaults (the embedded vector store, the local embedder, moto's
+#: SES), where they are.
 AWS_ENV_NAMES: dict[str, tuple[str, ...]] = {
     "database": ("DATABASE_SECRET_ARN", "DATABASE_HOST", "DATABASE_NAME", "DATABASE_TLS"),
     "cache": ("REDIS_HOST", "REDIS_PORT", "REDIS_AUTH_SECRET_ARN"),
+    "vectors": ("VECTOR_STORE", "OPENSEARCH_ENDPOINT", "OPENSEARCH_SERVICE"),
+    "embeddings": ("EMBEDDER", "BEDROCK_MODEL_ID"),
+    "email": ("EMAIL_SENDER",),
 }
 
 DATABASE = Access("database")
 CACHE = Access("cache")
 EMAIL = Access("email", level="send")
 VECTORS = Access("vectors", level="read_write")
+EMBEDDINGS = Access("embeddings")
 
 
 def bucket(name: str, level: Literal["read", "write", "read_write"] = "read") -> Access:
@@ -97,11 +105,21 @@ class Bucket:
 
 @dataclass(frozen=True)
 class Secret:
-    """A Secrets Manager secret the system owns; ``local_value`` seeds it in the local runner."""
+    """A Secrets Manager secret the system owns.
+
+    ``local_value`` seeds it in the local runner. In AWS the secret is created as the JSON object
+    ``template`` with ``generate_key`` set to a generated random string (64 letters and digits),
+    so it is usable from the first deploy and its value never passes through a template or a
+    terminal; ``context`` names, for a template key, the CDK context value (``-c key=value``) that
+    fills it in.
+    """
 
     name: str
     description: str
     local_value: Callable[[], str] | None = None
+    template: tuple[tuple[str, str], ...] = ()
+    generate_key: str | None = None
+    context: tuple[tuple[str, str], ...] = ()
 
 
 # ---- triggers ------------------------------------------------------------------------------
@@ -148,6 +166,12 @@ class ScheduleTrigger:
 
 
 @dataclass(frozen=True)
+class DeployTrigger:
+    """Run once on every deploy that changes the function, before the API takes traffic (a CDK
+    trigger in AWS; the local runner runs it when it starts). A failure fails the deploy."""
+
+
+@dataclass(frozen=True)
 class AuthorizerTrigger:
     """The API Gateway Lambda authorizer (TOKEN type, on the ``Authorization`` header)."""
 
@@ -155,7 +179,7 @@ class AuthorizerTrigger:
     result_ttl_seconds: int = 0
 
 
-Trigger = Route | QueueTrigger | ScheduleTrigger | AuthorizerTrigger
+Trigger = Route | QueueTrigger | ScheduleTrigger | DeployTrigger | AuthorizerTrigger
 
 
 # ---- the function declaration ----------------------------------------------------------------
@@ -165,7 +189,8 @@ Trigger = Route | QueueTrigger | ScheduleTrigger | AuthorizerTrigger
 class Function:
     """A Lambda function: its trigger, what it may touch, its settings and its sizing.
 
-    Subclasses (``HttpFunction``, ``QueueWorker``, ``ScheduledJob``, ``AuthorizerFunction``)
+    Subclasses (``HttpFunction``, ``QueueWorker``, ``ScheduledJob``, ``DeployJob``,
+    ``AuthorizerFunction``)
     supply :meth:`invoke`; :attr:`handler` is the Lambda entry point.
     """
 
@@ -183,6 +208,7 @@ class Function:
             Route: "http",
             QueueTrigger: "queue",
             ScheduleTrigger: "schedule",
+            DeployTrigger: "deploy",
             AuthorizerTrigger: "authorizer",
         }[type(self.trigger)]
 

@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 
 from shared.settings import Settings, get_settings
 
+TITAN_V2_MODEL_ID = "amazon.titan-embed-text-v2:0"
 TITAN_V2_DIMENSIONS = (256, 512, 1024)
 # Titan Text Embeddings V2 accepts up to 8,192 tokens or 50,000 characters of input.
 TITAN_V2_MAX_CHARS = 50_000
@@ -74,9 +75,7 @@ class EmbeddingSettings(Settings):
 
     embedder: Literal["local", "bedrock"] = Field(default="local", alias="EMBEDDER")
     embedding_dimensions: int = Field(default=256, ge=16, le=4096, alias="EMBEDDING_DIMENSIONS")
-    bedrock_model_id: str = Field(
-        default="amazon.titan-embed-text-v2:0", min_length=1, alias="BEDROCK_MODEL_ID"
-    )
+    bedrock_model_id: str = Field(default=TITAN_V2_MODEL_ID, min_length=1, alias="BEDROCK_MODEL_ID")
     embedding_batch_size: int = Field(default=16, ge=1, le=128, alias="EMBEDDING_BATCH_SIZE")
     embedding_max_attempts: int = Field(default=5, ge=1, le=20, alias="EMBEDDING_MAX_ATTEMPTS")
 

@@ -1,8 +1,10 @@
-"""Scheduled jobs: one Lambda function run by an EventBridge schedule.
+"""Jobs: a Lambda function that runs one plain Python function, on a schedule or on deploy.
 
-``ScheduledJob`` is the declaration (the schedule expression) and the transport: the
-EventBridge "Scheduled Event" becomes a plain call of the job's function, under the event's id
-as request id, and the function's result is logged and returned.
+``ScheduledJob`` runs on an EventBridge schedule; ``DeployJob`` runs once per deploy, from a
+CDK trigger, before the API takes traffic (the local runner runs it when it starts). Both turn
+their event into a plain call of the job's function, under the event's id (or a fresh one) as
+request id; the function's result is logged and returned, and a failure is logged and raised
+(a failed deploy job fails the deploy).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from shared.declare import Access, Function, ScheduleTrigger
+from shared.declare import Access, DeployTrigger, Function, ScheduleTrigger, Trigger
 from shared.observability import logger, set_request_id
 from shared.settings import Observability, Settings
 
@@ -26,7 +28,73 @@ _EXPRESSION = re.compile(r"^(rate|cron)\(.+\)$")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
-class ScheduledJob(Function):
+class _Job(Function):
+    """What scheduled and deploy jobs share: one registered function, run per event."""
+
+    _label = "Job"
+
+    def __init__(
+        self,
+        *,
+        trigger: Trigger,
+        needs: tuple[Access, ...],
+        settings: type[Settings],
+        timeout_seconds: int,
+        memory_mb: int,
+    ) -> None:
+        super().__init__(
+            trigger=trigger,
+            needs=needs,
+            settings=settings,
+            timeout_seconds=timeout_seconds,
+            memory_mb=memory_mb,
+        )
+        self._job: Callable[[], JobResult] | None = None
+
+    def run(self, fn: J) -> J:
+        """Register ``fn()`` as the job; it returns a small JSON-able summary, or ``None``."""
+        if self._job is not None:
+            raise RuntimeError(f"{self._describe()} already has a function")
+        self._job = fn
+        self.description = (fn.__doc__ or "").strip().partition("\n")[0]
+        return fn
+
+    def _describe(self) -> str:
+        return self._label.lower()
+
+    def _log_keys(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def invoke(self, event: dict[str, Any], context: Any) -> JobResult:
+        """Run the job for one event; return (and log) its result."""
+        if self._job is None:
+            raise RuntimeError(
+                f"{self._describe()} has no function: decorate one with @function.run"
+            )
+        event = event if isinstance(event, dict) else {}
+        event_id = event.get("id")
+        request_id = (
+            event_id
+            if isinstance(event_id, str) and _SANE_REQUEST_ID.match(event_id)
+            else str(uuid.uuid4())
+        )
+        set_request_id(request_id)
+        log_keys = self._log_keys(event)
+        started = time.perf_counter()
+        try:
+            result = self._job()
+        except Exception:
+            logger.exception(f"{self._label} failed", extra=log_keys)
+            raise
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        logger.info(
+            f"{self._label} finished",
+            extra={**log_keys, "result": result, "duration_ms": duration_ms},
+        )
+        return result
+
+
+class ScheduledJob(_Job):
     """A function run on an EventBridge schedule, ``rate(...)`` or ``cron(...)``.
 
     Declare it in ``handler.py`` and register the job with :meth:`run`::
@@ -39,6 +107,8 @@ class ScheduledJob(Function):
 
         handler = function.handler
     """
+
+    _label = "Scheduled job"
 
     def __init__(
         self,
@@ -61,7 +131,6 @@ class ScheduledJob(Function):
             timeout_seconds=timeout_seconds,
             memory_mb=memory_mb,
         )
-        self._job: Callable[[], JobResult] | None = None
 
     @property
     def schedule(self) -> ScheduleTrigger:
@@ -69,38 +138,33 @@ class ScheduledJob(Function):
         assert isinstance(self.trigger, ScheduleTrigger)
         return self.trigger
 
-    def run(self, fn: J) -> J:
-        """Register ``fn()`` as the job; it returns a small JSON-able summary, or ``None``."""
-        if self._job is not None:
-            raise RuntimeError(f"scheduled job {self.schedule.expression!r} already has a function")
-        self._job = fn
-        self.description = (fn.__doc__ or "").strip().partition("\n")[0]
-        return fn
+    def _describe(self) -> str:
+        return f"scheduled job {self.schedule.expression!r}"
 
-    def invoke(self, event: dict[str, Any], context: Any) -> JobResult:
-        """Run the job for one EventBridge Scheduled Event; return (and log) its result."""
-        if self._job is None:
-            raise RuntimeError(
-                f"scheduled job {self.schedule.expression!r} has no function: "
-                "decorate one with @function.run"
-            )
-        event_id = event.get("id")
-        request_id = (
-            event_id
-            if isinstance(event_id, str) and _SANE_REQUEST_ID.match(event_id)
-            else str(uuid.uuid4())
+    def _log_keys(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {"schedule": self.schedule.expression, "scheduled_time": event.get("time")}
+
+
+class DeployJob(_Job):
+    """A function run once per deploy, before the API takes traffic (database migrations).
+
+    The CDK trigger invokes it with an empty event and fails the deploy when it raises; it runs
+    again on every deploy that changes the function or its layer, so it must be idempotent."""
+
+    _label = "Deploy job"
+
+    def __init__(
+        self,
+        *,
+        needs: tuple[Access, ...] = (),
+        settings: type[Settings] = Observability,
+        timeout_seconds: int = 300,
+        memory_mb: int = 512,
+    ) -> None:
+        super().__init__(
+            trigger=DeployTrigger(),
+            needs=needs,
+            settings=settings,
+            timeout_seconds=timeout_seconds,
+            memory_mb=memory_mb,
         )
-        set_request_id(request_id)
-        log_keys = {"schedule": self.schedule.expression, "scheduled_time": event.get("time")}
-        started = time.perf_counter()
-        try:
-            result = self._job()
-        except Exception:
-            logger.exception("Scheduled job failed", extra=log_keys)
-            raise
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
-        logger.info(
-            "Scheduled job finished",
-            extra={**log_keys, "result": result, "duration_ms": duration_ms},
-        )
-        return result

@@ -1,22 +1,33 @@
-"""Apply the Alembic migrations: used by the local runner, the tests and the deploy trigger."""
+"""Apply the Alembic migrations: used by the deploy job, the local runner and the tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 
 from shared.db import normalize_url
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
+#: The key of the Postgres advisory lock held while migrating: two deploys (or a deploy and an
+#: engineer by hand) never run the migrations at the same time.
+ADVISORY_LOCK_KEY = 0x5354524154555301  # "STRATUS" + 1
 
-def alembic_config(database_url: str) -> Config:
-    """An Alembic config for ``database_url`` that needs no alembic.ini."""
+
+def alembic_config(database_url: str | None = None, connection: Connection | None = None) -> Config:
+    """An Alembic config that needs no alembic.ini, for a URL or an open connection."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", normalize_url(database_url).replace("%", "%%"))
+    if database_url is not None:
+        config.set_main_option("sqlalchemy.url", normalize_url(database_url).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
     return config
 
 
@@ -28,3 +39,21 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def downgrade(database_url: str, revision: str = "base") -> None:
     """Take the database at ``database_url`` down to ``revision``."""
     command.downgrade(alembic_config(database_url), revision)
+
+
+def apply(revision: str = "head", engine: Engine | None = None) -> str | None:
+    """Bring this environment's database (``shared.db``'s engine: the URL, or the secret's
+    credentials over TLS; or ``engine``) up to ``revision`` under an advisory lock, in one
+    transaction; return the revision it is at afterwards."""
+    from alembic.migration import MigrationContext
+    from sqlalchemy import text
+
+    from shared import db
+
+    with (engine or db.engine()).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+            )
+        command.upgrade(alembic_config(connection=connection), revision)
+        return MigrationContext.configure(connection).get_current_revision()

@@ -14,16 +14,28 @@ from typing import TypeVar
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 
 from infra.components.data_plane import DATABASE_NAME, Network, Postgres, Redis
-from infra.config import ConfigurationError
+from infra.components.email import EmailSender
+from infra.components.vectors import VectorStore
+from infra.config import ConfigurationError, StageConfig
 from shared.declare import Access
+from shared.embeddings import TITAN_V2_MODEL_ID as BEDROCK_MODEL_ID
 
 T = TypeVar("T")
+
+#: What each level of bucket access allows on the bucket's objects (shared.documents,
+#: shared.users.purge and shared.maintenance use no other object operation).
+BUCKET_OBJECT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "read": ("s3:GetObject",),
+    "write": ("s3:PutObject",),
+    "read_write": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class DataPlane:
     network: Network
     database: Postgres
     cache: Redis
+    vectors: VectorStore | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class SharedResources:
     secrets: Mapping[str, secretsmanager.ISecret] = field(default_factory=dict)
     queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
     data: DataPlane | None = None
+    email: EmailSender | None = None
 
     def with_queues(self, queues: Mapping[str, sqs.IQueue]) -> SharedResources:
         return replace(self, queues={**self.queues, **queues})
@@ -73,11 +87,19 @@ class Placement:
     security_groups: list[ec2.ISecurityGroup]
 
 
+def _vectors(resources: SharedResources, where: str) -> VectorStore:
+    vectors = _data_plane(resources, where).vectors
+    if vectors is None:
+        raise ConfigurationError(f"{where} needs vectors, but no vector store was made")
+    return vectors
+
+
 def placement(needs: Sequence[Access], resources: SharedResources, where: str) -> Placement | None:
-    """A function that needs Postgres or Redis joins the VPC, in the security groups that the
-    proxy and Redis accept; any other function stays out of the VPC (None)."""
+    """A function that needs Postgres, Redis or the vector store joins the VPC, in the security
+    groups that the proxy, Redis and the store accept; any other function stays out of the VPC
+    (None)."""
     kinds = {access.kind for access in needs}
-    if not kinds & {"database", "cache"}:
+    if not kinds & {"database", "cache", "vectors"}:
         return None
     data = _data_plane(resources, where)
     groups: list[ec2.ISecurityGroup] = []
@@ -85,10 +107,14 @@ def placement(needs: Sequence[Access], resources: SharedResources, where: str) -
         groups.append(data.database.clients)
     if "cache" in kinds:
         groups.append(data.cache.clients)
+    if "vectors" in kinds:
+        groups.append(_vectors(resources, where).clients)
     return Placement(vpc=data.network.vpc, subnets=data.network.subnets, security_groups=groups)
 
 
-def grant(function: lambda_.Function, access: Access, resources: SharedResources) -> None:
+def grant(
+    function: lambda_.Function, access: Access, resources: SharedResources, stage: StageConfig
+) -> None:
     """Give ``function`` the address of the resource ``access`` names and the access it asks."""
     where = function.node.path
     env = access.env
@@ -96,11 +122,17 @@ def grant(function: lambda_.Function, access: Access, resources: SharedResources
     match access.kind:
         case "bucket":
             bucket = _lookup("bucket", access.name, resources.buckets, where)
-            {
-                "read": bucket.grant_read,
-                "write": bucket.grant_write,
-                "read_write": bucket.grant_read_write,
-            }[access.level](function)
+            # Named actions, no wildcards (CDK's grant_read would give s3:GetObject* and s3:List*).
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=list(BUCKET_OBJECT_ACTIONS[access.level]),
+                    resources=[bucket.arn_for_objects("*")],
+                )
+            )
+            # Listing lets a missing key answer 404 rather than 403.
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+            )
             value = bucket.bucket_name
         case "queue":
             queue = _lookup("the queue", access.name, resources.queues, where)
@@ -128,14 +160,37 @@ def grant(function: lambda_.Function, access: Access, resources: SharedResources
                 "REDIS_PORT": cache.port,
                 "REDIS_AUTH_SECRET_ARN": cache.secret.secret_arn,
             }
+        case "vectors":
+            # IAM here; the collection's data access policy, which names every such function's
+            # role, is made once by the stack (VectorStore.add_data_access_policy).
+            vectors = _vectors(resources, where)
+            vectors.grant(function)
+            values = vectors.environment()
+        case "embeddings":
+            values = {"EMBEDDER": stage.embedder, "BEDROCK_MODEL_ID": BEDROCK_MODEL_ID}
+            if stage.embedder == "bedrock":
+                stack = cdk.Stack.of(function)
+                function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["bedrock:InvokeModel"],
+                        resources=[
+                            stack.format_arn(
+                                service="bedrock",
+                                account="",
+                                resource="foundation-model",
+                                resource_name=BEDROCK_MODEL_ID,
+                            )
+                        ],
+                    )
+                )
+        case "email":
+            if resources.email is None:
+                raise ConfigurationError(f"{where} needs email, but no SES identity was made")
+            resources.email.grant_send(function)
+            values = {"EMAIL_SENDER": resources.email.sender}
         case _:
-            # Email and vectors arrive with the production-infrastructure work.
-            cdk.Annotations.of(function).add_warning_v2(
-                "stratus:access-not-provisioned",
-                f"needs {access.kind}, which this app does not provision yet: no grant made",
-            )
-            return
-    if access.kind not in {"database", "cache"}:
+            raise ConfigurationError(f"{where}: unknown need {access.kind!r}")
+    if access.kind in {"bucket", "queue", "secret"}:
         assert env is not None, access
         values = {env: value}
     assert tuple(values) == access.aws_env, (values, access.aws_env)

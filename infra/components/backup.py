@@ -72,8 +72,16 @@ class BackupPlan(Construct):
                 iam.ManagedPolicy.from_aws_managed_policy_name(name) for name in _MANAGED_POLICIES
             ],
         )
-        # The role backs up and restores through the vault's key.
-        self.key.grant_encrypt_decrypt(self.role)
+        # The role backs up and restores through the vault's key: named actions (CDK's
+        # grant_encrypt_decrypt would give kms:GenerateDataKey* and kms:ReEncrypt*).
+        self.key.grant(
+            self.role,
+            "kms:Decrypt",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+            "kms:ReEncryptFrom",
+            "kms:ReEncryptTo",
+        )
         self.resources: list[backup.BackupResource] = []
 
     def add_buckets(self, buckets: Sequence[s3.Bucket]) -> None:

@@ -15,7 +15,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.config import StageConfig
+from infra.config import PROXY_MAX_CONNECTIONS_PERCENT, StageConfig
 
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
@@ -147,6 +147,7 @@ class Postgres(Construct):
             security_groups=[self.proxy_security_group],
             require_tls=True,
             iam_auth=False,
+            max_connections_percent=PROXY_MAX_CONNECTIONS_PERCENT,
         )
         self.security_group.add_ingress_rule(
             self.proxy_security_group, ec2.Port.tcp(POSTGRES_PORT), "from RDS Proxy"

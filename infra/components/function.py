@@ -115,4 +115,4 @@ class StratusFunction(Construct):
             },
         )
         for access in declaration.needs:
-            grant(self.function, access, resources)
+            grant(self.function, access, resources, stage)

@@ -7,6 +7,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
+from aws_cdk import triggers
 from constructs import Construct
 
 from functions.registry import Registry
@@ -18,7 +19,11 @@ from infra.components.naming import pascal
 from infra.components.schedule import Schedule
 from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
-from infra.config import ConfigurationError, StageConfig
+from infra.config import ConfigurationError, StageConfig, worker_connection_budget
+from shared.settings import Database
+
+#: Connections one execution environment holds (shared.db's pool; DATABASE_POOL_SIZE unset).
+DATABASE_POOL_SIZE = Database.model_fields["database_pool_size"].default
 
 
 class ApiStack(cdk.Stack):
@@ -49,6 +54,7 @@ class ApiStack(cdk.Stack):
             for entry, trigger in registry.queues
         }
         resources = resources.with_queues({name: q.queue for name, q in queues.items()})
+        _check_connection_budget(registry, stage)
 
         functions = {
             entry.name: StratusFunction(
@@ -62,6 +68,15 @@ class ApiStack(cdk.Stack):
             for entry in registry
         }
 
+        # The frontend's origin: the functions' own CORS headers, and the links in emails.
+        frontend_origin = _frontend_origin(self)
+        if frontend_origin:
+            for f in functions.values():
+                if f.entry.kind == "http":
+                    f.function.add_environment("FRONTEND_ORIGIN", frontend_origin)
+                if any(access.kind == "email" for access in f.entry.function.needs):
+                    f.function.add_environment("APP_URL", frontend_origin)
+
         if registry.routes:
             authorizer = None
             if registry.authorizers:
@@ -72,7 +87,7 @@ class ApiStack(cdk.Stack):
                 "Api",
                 stage=stage,
                 authorizer=authorizer,
-                frontend_origin=_context(self, "frontend_origin"),
+                frontend_origin=frontend_origin,
             )
             for entry, route in registry.routes:
                 self.api.add_route(route, functions[entry.name].function)
@@ -117,6 +132,38 @@ class ApiStack(cdk.Stack):
                 trigger=schedule,
                 function=functions[entry.name].function,
             )
+        # The collection's data access policy names the role of every function that needs vectors.
+        if resources.data is not None and resources.data.vectors is not None:
+            resources.data.vectors.add_data_access_policy(
+                self,
+                [
+                    f.function
+                    for f in functions.values()
+                    if any(access.kind == "vectors" for access in f.entry.function.needs)
+                ],
+            )
+
+        # Deploy jobs (the migrations) run before any other function of this deploy, and before
+        # the API stage, so no code meets a database older than it expects.
+        self.deploy_triggers = []
+        for entry, _ in registry.deploy_jobs:
+            job = functions[entry.name].function
+            before: list[Construct] = [
+                f.function for name, f in functions.items() if name != entry.name
+            ]
+            if self.api is not None:
+                before.append(self.api.rest_api.deployment_stage)
+            self.deploy_triggers.append(
+                triggers.Trigger(
+                    self,
+                    f"{pascal(entry.name)}Trigger",
+                    handler=job,
+                    timeout=job.timeout,
+                    invocation_type=triggers.InvocationType.REQUEST_RESPONSE,
+                    execute_before=before,
+                    execute_on_handler_change=True,
+                )
+            )
         self.functions = functions
         self.queues = queues
         self.monitoring = Monitoring(
@@ -129,6 +176,37 @@ class ApiStack(cdk.Stack):
             data=resources.data,
             alarm_email=_context(self, "alarm_email"),
         )
+
+
+def _check_connection_budget(registry: Registry, stage: StageConfig) -> None:
+    """The queue workers that use Postgres, all at their maximum concurrency, must fit in
+    their share of the connections (infra.config.worker_connection_budget)."""
+    held = sum(
+        trigger.max_concurrency * DATABASE_POOL_SIZE
+        for entry, trigger in registry.queues
+        if any(access.kind == "database" for access in entry.function.needs)
+    )
+    budget = worker_connection_budget(stage)
+    if held > budget:
+        raise ConfigurationError(
+            f"the queue workers may hold {held} database connections at once, over the"
+            f" {stage.name} budget of {budget}: lower their max_concurrency"
+        )
+
+
+def _frontend_origin(scope: Construct) -> str | None:
+    """``-c frontend_origin=``, checked as the functions will check it (an origin a browser
+    sends: no path, no trailing slash), so a typo fails the synth, not every request."""
+    from pydantic import ValidationError
+
+    from shared.settings import Cors
+
+    value = _context(scope, "frontend_origin")
+    try:
+        return Cors.model_validate({"FRONTEND_ORIGIN": value}).frontend_origin
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"]
+        raise ConfigurationError(f"-c frontend_origin={value}: {message}") from None
 
 
 def _context(scope: Construct, key: str) -> str | None:

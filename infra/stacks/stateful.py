@@ -1,10 +1,10 @@
-"""The stateful stack: what must outlive a bad deploy: buckets, secrets, and the data plane
-(network, Postgres behind RDS Proxy, Redis; the vector collection joins it later).
+"""The stateful stack: what must outlive a bad deploy: buckets, secrets, the data plane
+(network, Postgres behind RDS Proxy, Redis, the vector store) and the SES identity.
 Termination protection is on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -14,8 +14,10 @@ from constructs import Construct
 from infra.components.access import DataPlane, SharedResources
 from infra.components.backup import BackupPlan
 from infra.components.data_plane import Network, Postgres, Redis
+from infra.components.email import EmailSender
 from infra.components.naming import pascal
 from infra.components.storage import StratusBucket, StratusSecret
+from infra.components.vectors import VectorStore
 from infra.config import StageConfig
 from shared.declare import Bucket, Secret
 
@@ -31,6 +33,7 @@ class StatefulStack(cdk.Stack):
         stage: StageConfig,
         buckets: Sequence[Bucket],
         secrets: Sequence[Secret],
+        needs: Collection[str] = ("database", "cache"),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, termination_protection=True, **kwargs)
@@ -45,10 +48,25 @@ class StatefulStack(cdk.Stack):
         # The VPC lives here, with the stores it exists for: their security group rules stay in
         # one stack, and termination protection covers the network as much as the data.
         network = Network(self, "Network")
+        # The vector store and the SES identity exist when a function needs them.
+        vectors = None
+        if "vectors" in needs:
+            vectors = VectorStore(self, "Vectors", network=network, stage=stage)
         self.data = DataPlane(
             network=network,
             database=Postgres(self, "Postgres", network=network, stage=stage),
             cache=Redis(self, "Redis", network=network, stage=stage),
+            vectors=vectors,
+        )
+        self.email = (
+            EmailSender(
+                self,
+                "Email",
+                sender=_context(self, "email_sender"),
+                domain=_context(self, "email_domain"),
+            )
+            if "email" in needs
+            else None
         )
         # Daily recovery points kept 30 days, of the buckets and the database.
         self.backup = BackupPlan(self, "Backup", stage=stage)
@@ -65,4 +83,11 @@ class StatefulStack(cdk.Stack):
             buckets={name: c.bucket for name, c in self.buckets.items()},
             secrets={name: c.secret for name, c in self.secrets.items()},
             data=self.data,
+            email=self.email,
         )
+
+
+def _context(scope: Construct, key: str) -> str | None:
+    """A string from the app's context (``-c key=value``), None when unset or empty."""
+    value = scope.node.try_get_context(key)
+    return str(value) if value else None

@@ -1,11 +1,12 @@
-"""Alembic environment: runs online against the URL the caller configured."""
+"""Alembic environment: runs online on the connection the caller handed over
+(``config.attributes["connection"]``), or else on the URL it configured."""
 
 from __future__ import annotations
 
 import os
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
 
 import shared.models  # noqa: F401 - registers every table on Base.metadata
 from shared.db import normalize_url
@@ -15,18 +16,26 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
+    given: Connection | None = config.attributes.get("connection")
+    if given is not None:
+        run_migrations(given)
+        return
     url = config.get_main_option("sqlalchemy.url") or normalize_url(os.environ["DATABASE_URL"])
     connectable = create_engine(url, poolclass=pool.NullPool)
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        run_migrations(connection)
     connectable.dispose()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -185,9 +186,16 @@ def ensure_admin(session: Session, *, email: str, password: str, name: str = "Ad
     Used by the local runner (``ADMIN_EMAIL`` / ``ADMIN_PASSWORD``), ``make admin`` and the deploy
     trigger (from a secret). An existing account is left as it is: never silently promoted.
     """
+    from email_validator import EmailNotValidError, validate_email
+
     from shared.auth.schemas import normalize_email
 
     email = normalize_email(email)
+    try:
+        # Syntax only (the deployer is trusted; .test addresses serve the local runner)
+        validate_email(email, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        raise ValueError(f"the admin email is not valid: {exc}") from None
     if not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
         raise ValueError(
             f"the admin password must be {passwords.MIN_LENGTH}-{passwords.MAX_LENGTH} characters"
@@ -199,3 +207,27 @@ def ensure_admin(session: Session, *, email: str, password: str, name: str = "Ad
     )
     session.flush()
     return True
+
+
+def ensure_admin_from_secret(
+    session: Session, secret: str
+) -> Literal["created", "exists", "unset"]:
+    """Bootstrap the admin from the deploy secret's JSON ``{"email": ..., "password": ...}``.
+
+    ``unset`` when the secret names no email (deploy with ``-c admin_email=...``, or put one in
+    the secret). A malformed secret raises ValueError naming the problem, never the password.
+    """
+    import json
+
+    try:
+        document = json.loads(secret)
+    except ValueError:
+        raise ValueError("the admin secret is not a JSON object") from None
+    if not isinstance(document, dict):
+        raise ValueError("the admin secret is not a JSON object")
+    email, password = document.get("email") or "", document.get("password") or ""
+    if not isinstance(email, str) or not isinstance(password, str):
+        raise ValueError("the admin secret's email and password must be strings")
+    if not email.strip():
+        return "unset"
+    return "created" if ensure_admin(session, email=email, password=password) else "exists"

@@ -9,6 +9,14 @@ import pytest
 from functions.registry import discover
 from tests.infra.synth import Synthesized, synthesize
 
+FRONTEND_ORIGIN = "https://app.example.com"
+PROD_CONTEXT = {
+    "frontend_origin": FRONTEND_ORIGIN,
+    "alarm_email": "ops@example.com",
+    "admin_email": "ops@example.com",
+    "email_domain": "example.com",
+}
+
 
 @pytest.fixture(scope="session")
 def layer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -29,10 +37,12 @@ def synthesized(layer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sy
 def synthesized_prod(
     synthesized: Synthesized, layer_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Synthesized:
-    """The real registry, synthesized for prod."""
+    """The real registry, synthesized for prod as a deployer would: with the context of
+    docs/deploy.md (frontend origin, alarm email, admin email, mail domain)."""
     return synthesize(
         synthesized.registry,
         layer_dir=layer_dir,
         outdir=tmp_path_factory.mktemp("cdk.out.prod"),
         env="prod",
+        context=PROD_CONTEXT,
     )

@@ -144,10 +144,10 @@ def test_the_stateful_stack_keeps_termination_protection(env):
 
 
 def _data_kinds(env: Synthesized, name: str) -> set[str]:
-    return {a.kind for a in env.registry[name].function.needs} & {"database", "cache"}
+    return {a.kind for a in env.registry[name].function.needs} & {"database", "cache", "vectors"}
 
 
-def test_exactly_the_functions_that_need_postgres_or_redis_sit_in_the_vpc(env):
+def test_exactly_the_functions_that_need_a_store_in_the_vpc_sit_in_it(env):
     in_vpc = []
     for entry in env.registry:
         _, function = env.function(entry.name)
@@ -164,6 +164,7 @@ def test_exactly_the_functions_that_need_postgres_or_redis_sit_in_the_vpc(env):
         assert len(config["SecurityGroupIds"]) == len(kinds)
         assert ("PostgresClientSecurityGroup" in groups) is ("database" in kinds)
         assert ("RedisClientSecurityGroup" in groups) is ("cache" in kinds)
+        assert ("VectorsClientSecurityGroup" in groups) is ("vectors" in kinds)
         env_vars = props["Environment"]["Variables"]
         if "database" in kinds:
             assert env_vars["DATABASE_TLS"] == "true"

@@ -4,32 +4,22 @@ the API's access logs, CORS, usage plan and timeouts."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.components.api import CORS_EXPOSE_HEADERS, INTEGRATION_TIMEOUT_SECONDS
 from infra.config import stage_config
-from tests.infra.synth import Synthesized, synthesize
+from tests.infra.conftest import FRONTEND_ORIGIN
+from tests.infra.synth import Synthesized
 
 pytestmark = pytest.mark.infra
 
-FRONTEND_ORIGIN = "https://app.example.com"
-
 
 @pytest.fixture(scope="module")
-def prod(
-    synthesized: Synthesized, layer_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Synthesized:
-    """Prod, with the frontend's origin and an alarm email given as context."""
-    return synthesize(
-        synthesized.registry,
-        layer_dir=layer_dir,
-        outdir=tmp_path_factory.mktemp("cdk.out.prod.ops"),
-        env="prod",
-        context={"frontend_origin": FRONTEND_ORIGIN, "alarm_email": "ops@example.com"},
-    )
+def prod(synthesized_prod: Synthesized) -> Synthesized:
+    """Prod, as deployed: with the frontend's origin and an alarm email given as context."""
+    return synthesized_prod
 
 
 def _alarms(synth: Synthesized) -> list[dict[str, Any]]:
@@ -284,11 +274,33 @@ def test_cors_only_for_the_frontend_origin(synthesized: Synthesized, prod: Synth
         assert headers["method.response.header.Access-Control-Expose-Headers"] == (
             f"'{','.join(CORS_EXPOSE_HEADERS)}'"
         )
-    # And API Gateway's own errors carry the origin too
+    # And API Gateway's own errors carry the origin too, and expose the request id
     for response in prod.resources(prod.api, "AWS::ApiGateway::GatewayResponse").values():
         headers = response["Properties"]["ResponseParameters"]
         assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == (
             f"'{FRONTEND_ORIGIN}'"
+        )
+        assert "X-Request-Id" in headers["gatewayresponse.header.Access-Control-Expose-Headers"]
+    # And every function behind a route adds the headers to its own responses (shared.http)
+    for entry, _ in prod.registry.routes:
+        _, function = prod.function(entry.name)
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["FRONTEND_ORIGIN"] == FRONTEND_ORIGIN, entry.name
+    for entry, _ in synthesized.registry.routes:
+        _, function = synthesized.function(entry.name)
+        assert "FRONTEND_ORIGIN" not in function["Properties"]["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize("origin", ["https://app.example.com/", "app.example.com", "*"])
+def test_a_frontend_origin_browsers_would_never_send_fails_the_synth(
+    synthesized, layer_dir, origin
+):
+    from infra.app import build_app
+    from infra.config import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="frontend_origin"):
+        build_app(
+            registry=synthesized.registry, layer_dir=layer_dir, context={"frontend_origin": origin}
         )
 
 

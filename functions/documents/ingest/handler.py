@@ -1,6 +1,6 @@
 """The ingest worker: S3 ObjectCreated → text → chunks → embeddings → vectors → ready."""
 
-from shared.declare import DATABASE, VECTORS, bucket, queue
+from shared.declare import DATABASE, EMBEDDINGS, VECTORS, bucket, queue
 from shared.documents.ingest import S3Notification, ingest_notification
 from shared.settings import IngestSettings
 from shared.worker import QueueWorker
@@ -13,7 +13,7 @@ function = QueueWorker(
     batch_size=5,
     timeout_seconds=120,
     memory_mb=1024,
-    needs=(DATABASE, VECTORS, bucket("uploads", "read"), queue("notifications")),
+    needs=(DATABASE, VECTORS, EMBEDDINGS, bucket("uploads", "read"), queue("notifications")),
     settings=IngestSettings,
 )
 

@@ -1,7 +1,7 @@
 """POST /search: semantic search over the caller's own ready documents."""
 
 from shared import db
-from shared.declare import DATABASE, VECTORS
+from shared.declare import DATABASE, EMBEDDINGS, VECTORS
 from shared.documents import service
 from shared.documents.schemas import SearchRequest, SearchResponse
 from shared.http import CurrentPrincipal, HttpFunction
@@ -10,7 +10,7 @@ from shared.settings import ApiSettings
 function = HttpFunction(
     method="POST",
     path="/search",
-    needs=(DATABASE, VECTORS),
+    needs=(DATABASE, VECTORS, EMBEDDINGS),
     settings=ApiSettings,
     memory_mb=1024,
 )
