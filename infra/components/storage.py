@@ -17,10 +17,24 @@ def _removal_policy(stage: StageConfig) -> cdk.RemovalPolicy:
     return cdk.RemovalPolicy.RETAIN if stage.retain_data else cdk.RemovalPolicy.DESTROY
 
 
-class StratusBucket(Construct):
-    """A private bucket: public access blocked, S3-managed encryption, TLS only, versioned."""
+#: What a browser on the frontend's origin does with the bucket: POST the presigned upload form,
+#: GET (or HEAD) a presigned download; it may read the ETag of what it uploaded.
+BROWSER_METHODS = (s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD)
 
-    def __init__(self, scope: Construct, id_: str, *, spec: Bucket, stage: StageConfig) -> None:
+
+class StratusBucket(Construct):
+    """A private bucket: public access blocked, S3-managed encryption, TLS only, versioned;
+    with a frontend origin, CORS for that origin alone (presigned forms and downloads)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        spec: Bucket,
+        stage: StageConfig,
+        frontend_origin: str | None = None,
+    ) -> None:
         super().__init__(scope, id_)
         self.spec = spec
         self.bucket = s3.Bucket(
@@ -43,6 +57,19 @@ class StratusBucket(Construct):
             ],
             # Dev buckets go with their stack (empty them first); prod buckets stay.
             removal_policy=_removal_policy(stage),
+            cors=(
+                [
+                    s3.CorsRule(
+                        allowed_origins=[frontend_origin],
+                        allowed_methods=list(BROWSER_METHODS),
+                        allowed_headers=["*"],
+                        exposed_headers=["ETag"],
+                        max_age=3600,
+                    )
+                ]
+                if frontend_origin
+                else None
+            ),
         )
 
 

@@ -11,6 +11,7 @@ from aws_cdk import triggers
 from constructs import Construct
 
 from functions.registry import Registry
+from infra import context
 from infra.components.access import SharedResources
 from infra.components.api import StratusApi
 from infra.components.function import DependencyLayer, StratusFunction
@@ -69,7 +70,7 @@ class ApiStack(cdk.Stack):
         }
 
         # The frontend's origin: the functions' own CORS headers, and the links in emails.
-        frontend_origin = _frontend_origin(self)
+        frontend_origin = context.frontend_origin(self)
         if frontend_origin:
             for f in functions.values():
                 if f.entry.kind == "http":
@@ -174,7 +175,7 @@ class ApiStack(cdk.Stack):
             functions={name: f.function for name, f in functions.items()},
             dead_letter_queues={name: q.dead_letter_queue for name, q in queues.items()},
             data=resources.data,
-            alarm_email=_context(self, "alarm_email"),
+            alarm_email=context.value(self, "alarm_email"),
         )
 
 
@@ -192,24 +193,3 @@ def _check_connection_budget(registry: Registry, stage: StageConfig) -> None:
             f"the queue workers may hold {held} database connections at once, over the"
             f" {stage.name} budget of {budget}: lower their max_concurrency"
         )
-
-
-def _frontend_origin(scope: Construct) -> str | None:
-    """``-c frontend_origin=``, checked as the functions will check it (an origin a browser
-    sends: no path, no trailing slash), so a typo fails the synth, not every request."""
-    from pydantic import ValidationError
-
-    from shared.settings import Cors
-
-    value = _context(scope, "frontend_origin")
-    try:
-        return Cors.model_validate({"FRONTEND_ORIGIN": value}).frontend_origin
-    except ValidationError as exc:
-        message = exc.errors()[0]["msg"]
-        raise ConfigurationError(f"-c frontend_origin={value}: {message}") from None
-
-
-def _context(scope: Construct, key: str) -> str | None:
-    """A string from the app's context (``-c key=value``), None when unset or empty."""
-    value = scope.node.try_get_context(key)
-    return str(value) if value else None

@@ -11,6 +11,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_backup as backup
 from constructs import Construct
 
+from infra import context
 from infra.components.access import DataPlane, SharedResources
 from infra.components.backup import BackupPlan
 from infra.components.data_plane import Network, Postgres, Redis
@@ -38,7 +39,13 @@ class StatefulStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, id_, termination_protection=True, **kwargs)
         self.buckets = {
-            spec.name: StratusBucket(self, f"{pascal(spec.name)}Bucket", spec=spec, stage=stage)
+            spec.name: StratusBucket(
+                self,
+                f"{pascal(spec.name)}Bucket",
+                spec=spec,
+                stage=stage,
+                frontend_origin=context.frontend_origin(self),
+            )
             for spec in buckets
         }
         self.secrets = {
@@ -62,8 +69,8 @@ class StatefulStack(cdk.Stack):
             EmailSender(
                 self,
                 "Email",
-                sender=_context(self, "email_sender"),
-                domain=_context(self, "email_domain"),
+                sender=context.value(self, "email_sender"),
+                domain=context.value(self, "email_domain"),
             )
             if "email" in needs
             else None
@@ -85,9 +92,3 @@ class StatefulStack(cdk.Stack):
             data=self.data,
             email=self.email,
         )
-
-
-def _context(scope: Construct, key: str) -> str | None:
-    """A string from the app's context (``-c key=value``), None when unset or empty."""
-    value = scope.node.try_get_context(key)
-    return str(value) if value else None

@@ -289,6 +289,13 @@ def test_cors_only_for_the_frontend_origin(synthesized: Synthesized, prod: Synth
     for entry, _ in synthesized.registry.routes:
         _, function = synthesized.function(entry.name)
         assert "FRONTEND_ORIGIN" not in function["Properties"]["Environment"]["Variables"]
+    # And the browser may post the presigned upload form to the bucket, from that origin only
+    (bucket,) = prod.resources(prod.stateful, "AWS::S3::Bucket").values()
+    (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == [FRONTEND_ORIGIN]
+    assert set(rule["AllowedMethods"]) == {"POST", "GET", "HEAD"}
+    (dev_bucket,) = synthesized.resources(synthesized.stateful, "AWS::S3::Bucket").values()
+    assert "CorsConfiguration" not in dev_bucket["Properties"]
 
 
 @pytest.mark.parametrize("origin", ["https://app.example.com/", "app.example.com", "*"])
