@@ -55,5 +55,28 @@ def apply(revision: str = "head", engine: Engine | None = None) -> str | None:
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
             )
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current is not None and not _knows(current):
+            # The database is ahead of this code: a rollback (CloudFormation runs the previous
+            # version of the deploy job) or an older commit redeployed. Migrations are
+            # expand-then-contract, so this code works on the newer schema: nothing to do.
+            from shared.observability import logger
+
+            logger.warning(
+                "The database is at a revision this code does not know: left as it is",
+                extra={"revision": current},
+            )
+            return current
         command.upgrade(alembic_config(connection=connection), revision)
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def _knows(revision: str) -> bool:
+    """True when ``revision`` is one of this code's migrations."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_HEADER
-from infra.components.function import _RETENTION as RETENTION
+from infra.components.retention import LOG_RETENTION
 from infra.config import ConfigurationError, StageConfig
 from shared.declare import AuthorizerTrigger, Route
 from shared.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
@@ -67,7 +67,7 @@ class StratusApi(Construct):
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",
-            retention=RETENTION[stage.log_retention_days],
+            retention=LOG_RETENTION[stage.log_retention_days],
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         cors = None

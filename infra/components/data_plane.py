@@ -15,6 +15,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.components.retention import LOG_RETENTION
 from infra.config import PROXY_MAX_CONNECTIONS_PERCENT, StageConfig
 
 POSTGRES_PORT = 5432
@@ -125,9 +126,12 @@ class Postgres(Construct):
             auto_minor_version_upgrade=True,
             publicly_accessible=False,
             cloudwatch_logs_exports=["postgresql"],
+            cloudwatch_logs_retention=LOG_RETENTION[stage.log_retention_days],
         )
         assert self.instance.secret is not None
         self.secret: secretsmanager.ISecret = self.instance.secret
+        # The credentials outlive the stack in prod, like the final snapshot they open.
+        self.instance.secret.apply_removal_policy(_removal_policy(stage))
         # Single-user rotation: the rotation function runs in the isolated subnets and reaches
         # Secrets Manager through the interface endpoint (no NAT gateway needed).
         self.instance.add_rotation_single_user(

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from functions.registry import Entry
 from infra.components.access import SharedResources, grant, placement
+from infra.components.retention import LOG_RETENTION
 from infra.config import (
     ARCHITECTURE,
     METRICS_NAMESPACE,
@@ -26,16 +27,6 @@ if not _runtimes:
     raise ConfigurationError(f"aws-cdk-lib does not know the Lambda runtime {RUNTIME_NAME}")
 RUNTIME = _runtimes[0]
 ARCH = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}[ARCHITECTURE]
-
-_RETENTION = {
-    1: logs.RetentionDays.ONE_DAY,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-}
 
 
 def check_layer_dir(directory: Path) -> None:
@@ -83,7 +74,7 @@ class StratusFunction(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            retention=_RETENTION[stage.log_retention_days],
+            retention=LOG_RETENTION[stage.log_retention_days],
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         # Only functions that need Postgres or Redis run in the VPC (cold starts, endpoints).

@@ -191,6 +191,8 @@ def ensure_admin(session: Session, *, email: str, password: str, name: str = "Ad
     from shared.auth.schemas import normalize_email
 
     email = normalize_email(email)
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        return False  # whatever the password: it only ever serves to create the account
     try:
         # Syntax only (the deployer is trusted; .test addresses serve the local runner)
         validate_email(email, check_deliverability=False, test_environment=True)
@@ -200,8 +202,6 @@ def ensure_admin(session: Session, *, email: str, password: str, name: str = "Ad
         raise ValueError(
             f"the admin password must be {passwords.MIN_LENGTH}-{passwords.MAX_LENGTH} characters"
         )
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
-        return False
     session.add(
         User(email=email, name=name, password_hash=passwords.hash_password(password), role="admin")
     )
