@@ -14,6 +14,7 @@ from typing import Any
 import aws_cdk as cdk
 
 from functions.registry import Registry, discover
+from infra import nag
 from infra.components.function import check_layer_dir
 from infra.config import (
     CHOICES,
@@ -76,6 +77,7 @@ def add_stacks(
     for stack in (stateful, api):
         cdk.Tags.of(stack).add("project", "stratus", exclude_resource_types=untaggable)
         cdk.Tags.of(stack).add("environment", env, exclude_resource_types=untaggable)
+    nag.check(app, stage=stage, stacks={"stateful": stateful, "api": api})
     return stateful, api
 
 

@@ -97,12 +97,25 @@ class StratusApi(Construct):
                 stage_name=stage.name,
                 tracing_enabled=True,
                 metrics_enabled=True,
+                # Execution logs of errors only (never request or response bodies).
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
                 throttling_rate_limit=stage.api_rate_limit,
                 throttling_burst_limit=stage.api_burst_limit,
                 access_log_destination=apigateway.LogGroupLogDestination(self.access_logs),
                 access_log_format=access_log_format(),
             ),
         )
+        # API Gateway writes execution logs to this group, and would create it without a
+        # retention; made first, with the functions' retention.
+        self.execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{stage.name}",
+            retention=LOG_RETENTION[stage.log_retention_days],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.rest_api.deployment_stage.node.add_dependency(self.execution_logs)
         # Throttling per API key, from the same limits as the stage's. It applies to requests
         # that carry a key; until clients get keys, the stage throttling above is what binds.
         self.usage_plan = self.rest_api.add_usage_plan(

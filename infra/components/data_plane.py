@@ -11,6 +11,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -40,6 +41,9 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "XRay": ec2.InterfaceVpcEndpointAwsService.XRAY,
 }
 
+#: How long the VPC's flow log (rejected traffic only) is kept, in both environments.
+FLOW_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
 
 def _removal_policy(stage: StageConfig) -> cdk.RemovalPolicy:
     return cdk.RemovalPolicy.RETAIN if stage.retain_data else cdk.RemovalPolicy.DESTROY
@@ -49,7 +53,7 @@ class Network(Construct):
     """A VPC over two AZs with isolated subnets only: no NAT gateway, no internet gateway.
 
     AWS APIs are reached through an S3 gateway endpoint (free) and the interface endpoints of
-    :data:`INTERFACE_ENDPOINTS`."""
+    :data:`INTERFACE_ENDPOINTS`. A flow log records the traffic the security groups reject."""
 
     def __init__(self, scope: Construct, id_: str) -> None:
         super().__init__(scope, id_)
@@ -68,6 +72,19 @@ class Network(Construct):
             },
         )
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        # Rejected traffic only: what a misconfigured or probing client leaves, at a fraction
+        # of the volume (and CloudWatch Logs ingestion cost) of every accepted flow.
+        self.flow_logs = logs.LogGroup(
+            self,
+            "FlowLogs",
+            retention=FLOW_LOG_RETENTION,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.flow_log = self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_logs),
+            traffic_type=ec2.FlowLogTrafficType.REJECT,
+        )
         # Endpoints accept HTTPS from the whole VPC (the default ``open=True``).
         self.endpoints = {
             name: self.vpc.add_interface_endpoint(

@@ -164,7 +164,9 @@ class VectorStore(Construct):
             node_to_node_encryption=True,
             enforce_https=True,
             tls_security_policy=opensearch.TLSSecurityPolicy.TLS_1_2,
-            logging=opensearch.LoggingOptions(app_log_enabled=True, slow_search_log_enabled=True),
+            logging=opensearch.LoggingOptions(
+                app_log_enabled=True, slow_search_log_enabled=True, slow_index_log_enabled=True
+            ),
             removal_policy=(
                 cdk.RemovalPolicy.RETAIN if stage.retain_data else cdk.RemovalPolicy.DESTROY
             ),

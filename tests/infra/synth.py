@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,18 @@ class Synthesized:
     stateful_artifact: Any  # aws_cdk.cx_api.CloudFormationStackArtifact
     api_artifact: Any
     api_stack: Any  # infra.stacks.ApiStack
+    _templates: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def resources(self, template: Any, type_: str) -> dict[str, dict[str, Any]]:
-        """The resources of ``type_``, as synthesized (metadata included)."""
-        artifact = self.api_artifact if template is self.api else self.stateful_artifact
-        resources: dict[str, dict[str, Any]] = artifact.template["Resources"]
-        return {k: r for k, r in resources.items() if r["Type"] == type_}
+        """The resources of ``type_``, as synthesized (metadata included): copies, from the
+        template file read once (``artifact.template`` would pass the whole template through
+        jsii on every call, tens of milliseconds and a large string in Node's heap each)."""
+        kind = "api" if template is self.api else "stateful"
+        if kind not in self._templates:
+            artifact = self.api_artifact if kind == "api" else self.stateful_artifact
+            self._templates[kind] = json.loads(Path(artifact.template_full_path).read_text())
+        resources: dict[str, dict[str, Any]] = self._templates[kind]["Resources"]
+        return {k: copy.deepcopy(r) for k, r in resources.items() if r["Type"] == type_}
 
     def functions(self) -> dict[str, dict[str, Any]]:
         """The API stack's functions made by StratusFunction (they all carry the layer)."""
@@ -49,9 +57,6 @@ class Synthesized:
         aws-cdk.cloud-assembly-schema both install ``aws_cdk/cloud_assembly_schema``, and which
         copy wins depends on install order, which decides whether jsii can hand back a
         ``MetadataEntry`` at all."""
-        import json
-        from pathlib import Path
-
         found = []
         for artifact in (self.stateful_artifact, self.api_artifact):
             outdir = Path(artifact.assembly.directory)
