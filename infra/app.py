@@ -58,7 +58,7 @@ def add_stacks(
         stage=stage,
         buckets=registry.buckets,
         secrets=registry.secrets,
-        needs={access.kind for entry in registry for access in entry.function.needs},
+        needs={kind for entry in registry for kind in entry.function.need_kinds},
         env=aws_env,
         description=f"Stratus {env}: network, database, cache, buckets and secrets",
     )

@@ -142,7 +142,7 @@ def provision(registry: Registry, session: Any, endpoint: str) -> Provisioned:
             NotificationConfiguration={"QueueConfigurations": configs},
         )
 
-    if any(a.kind == "email" for entry in registry for a in entry.function.needs):
+    if any("email" in entry.function.need_kinds for entry in registry):
         # SES sends only from a verified identity; in AWS the CDK app verifies the sender
         from shared.settings import Email
 

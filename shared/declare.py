@@ -203,6 +203,11 @@ class Function:
     _instrumented: Callable[..., Any] | None = field(default=None, init=False, repr=False)
 
     @property
+    def need_kinds(self) -> frozenset[str]:
+        """The kinds of resource this function needs (``"database"``, ``"email"``, ...)."""
+        return frozenset(access.kind for access in self.needs)
+
+    @property
     def kind(self) -> str:
         return {
             Route: "http",

@@ -75,7 +75,7 @@ class ApiStack(cdk.Stack):
             for f in functions.values():
                 if f.entry.kind == "http":
                     f.function.add_environment("FRONTEND_ORIGIN", frontend_origin)
-                if any(access.kind == "email" for access in f.entry.function.needs):
+                if "email" in f.entry.function.need_kinds:
                     f.function.add_environment("APP_URL", frontend_origin)
 
         if registry.routes:
@@ -140,7 +140,7 @@ class ApiStack(cdk.Stack):
                 [
                     f.function
                     for f in functions.values()
-                    if any(access.kind == "vectors" for access in f.entry.function.needs)
+                    if "vectors" in f.entry.function.need_kinds
                 ],
             )
 
@@ -185,7 +185,7 @@ def _check_connection_budget(registry: Registry, stage: StageConfig) -> None:
     held = sum(
         trigger.max_concurrency * DATABASE_POOL_SIZE
         for entry, trigger in registry.queues
-        if any(access.kind == "database" for access in entry.function.needs)
+        if "database" in entry.function.need_kinds
     )
     budget = worker_connection_budget(stage)
     if held > budget:

@@ -50,6 +50,17 @@ class Synthesized:
         )
         return logical_id, self.functions()[logical_id]
 
+    def policy_statements(self, name: str) -> list[dict[str, Any]]:
+        """Every IAM statement attached to the role of registry entry ``name``'s function."""
+        _, function = self.function(name)
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        return [
+            statement
+            for policy in self.resources(self.api, "AWS::IAM::Policy").values()
+            if {"Ref": role_id} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+
     def problems(self, *, ignore: tuple[str, ...] = ()) -> list[str]:
         """Warnings and errors the synth reported, except those whose text names ``ignore``.
 
@@ -105,3 +116,12 @@ def synthesize(
         api_artifact=api,
         api_stack=app.node.find_child(api_name),
     )
+
+
+def actions_of(statements: list[dict[str, Any]]) -> set[str]:
+    """The actions the IAM ``statements`` name (an ``Action`` is a string or a list)."""
+    found: set[str] = set()
+    for statement in statements:
+        action = statement["Action"]
+        found.update([action] if isinstance(action, str) else action)
+    return found

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared.declare import Bucket, Secret
-from tests.infra.synth import Synthesized, synthesize
+from tests.infra.synth import Synthesized, actions_of, synthesize
 from tests.support.registries import ALLOW_ALL_AUTHORIZER, make_registry
 
 pytestmark = pytest.mark.infra
@@ -220,25 +220,6 @@ def test_bucket_events_feed_the_ingest_queue(custom):
     assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "incoming/"}]
 
 
-def _policy_statements(custom: Synthesized, function_name: str) -> list[dict[str, Any]]:
-    _, function = custom.function(function_name)
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    return [
-        statement
-        for p in custom.resources(custom.api, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-        for statement in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    actions: set[str] = set()
-    for statement in statements:
-        action = statement["Action"]
-        actions.update([action] if isinstance(action, str) else action)
-    return actions
-
-
 def test_needs_become_environment_variables_and_grants(custom):
     # Given the nightly job, which needs the "jobs" queue and the "payments" secret
     jobs_queue_id, _ = _queue_of(custom, "jobs-worker")
@@ -248,14 +229,14 @@ def test_needs_become_environment_variables_and_grants(custom):
     assert env["JOBS_QUEUE_URL"] == {"Ref": jobs_queue_id}
     assert _from_stateful_stack(env["PAYMENTS_SECRET_ARN"])
     # And may send to the queue and read the secret, nothing more on them
-    actions = _actions(_policy_statements(custom, "jobs-nightly"))
+    actions = actions_of(custom.policy_statements("jobs-nightly"))
     assert "sqs:SendMessage" in actions
     assert "sqs:ReceiveMessage" not in actions
     assert "secretsmanager:GetSecretValue" in actions
     # And the ingest worker reads the bucket it declared
     _, ingest = custom.function("jobs-ingest")
     assert _from_stateful_stack(ingest["Properties"]["Environment"]["Variables"]["UPLOADS_BUCKET"])
-    ingest_actions = _actions(_policy_statements(custom, "jobs-ingest"))
+    ingest_actions = actions_of(custom.policy_statements("jobs-ingest"))
     assert "s3:GetObject" in ingest_actions
     assert "s3:PutObject" not in ingest_actions
     assert "s3:DeleteObject" not in ingest_actions

@@ -144,7 +144,7 @@ def test_the_stateful_stack_keeps_termination_protection(env):
 
 
 def _data_kinds(env: Synthesized, name: str) -> set[str]:
-    return {a.kind for a in env.registry[name].function.needs} & {"database", "cache", "vectors"}
+    return env.registry[name].function.need_kinds & {"database", "cache", "vectors"}
 
 
 def test_exactly_the_functions_that_need_a_store_in_the_vpc_sit_in_it(env):
@@ -212,14 +212,7 @@ def test_functions_may_read_the_secrets_of_what_they_need(env):
         kinds = _data_kinds(env, entry.name)
         if not kinds:
             continue
-        _, function = env.function(entry.name)
-        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-        statements = [
-            s
-            for p in env.resources(env.api, "AWS::IAM::Policy").values()
-            if {"Ref": role_id} in p["Properties"]["Roles"]
-            for s in p["Properties"]["PolicyDocument"]["Statement"]
-        ]
+        statements = env.policy_statements(entry.name)
         readable = json.dumps(
             [s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
         )

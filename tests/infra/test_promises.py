@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from infra.config import stage_config, worker_connection_budget
-from tests.infra.synth import Synthesized, synthesize
+from tests.infra.synth import Synthesized, actions_of, synthesize
 
 pytestmark = pytest.mark.infra
 
@@ -47,27 +47,8 @@ def _all(env: Synthesized, type_: str) -> dict[str, dict[str, Any]]:
     return {**env.resources(env.stateful, type_), **env.resources(env.api, type_)}
 
 
-def _statements(env: Synthesized, function_name: str) -> list[dict[str, Any]]:
-    _, function = env.function(function_name)
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    return [
-        statement
-        for policy in env.resources(env.api, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    found: set[str] = set()
-    for statement in statements:
-        action = statement["Action"]
-        found.update([action] if isinstance(action, str) else action)
-    return found
-
-
 def _needing(env: Synthesized, kind: str) -> set[str]:
-    return {e.name for e in env.registry if any(a.kind == kind for a in e.function.needs)}
+    return {e.name for e in env.registry if kind in e.function.need_kinds}
 
 
 # ---- functions and triggers ---------------------------------------------------------------------
@@ -267,7 +248,7 @@ def test_no_wildcard_action_and_no_star_resource_on_data(env):
             for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
                 if statement["Effect"] != "Allow":
                     continue
-                actions = _actions([statement])
+                actions = actions_of([statement])
                 data = {a for a in actions if _service_of(a) in DATA_SERVICES}
                 assert not [a for a in data if "*" in a], (logical_id, statement)
                 resources = statement["Resource"]
@@ -278,8 +259,8 @@ def test_no_wildcard_action_and_no_star_resource_on_data(env):
 
 def test_each_function_may_touch_only_what_it_declares(env):
     for entry in env.registry:
-        actions = _actions(_statements(env, entry.name))
-        kinds = {a.kind for a in entry.function.needs}
+        actions = actions_of(env.policy_statements(entry.name))
+        kinds = entry.function.need_kinds
         services = {_service_of(a) for a in actions} - {"xray", "ec2"}
         allowed = {
             "s3": "bucket",
@@ -327,14 +308,14 @@ def test_the_vector_collection_is_private_and_its_data_policy_names_exactly_its_
     }
     assert principals == expected and expected
     for name in (e.name for e in env.registry):
-        actions = _actions(_statements(env, name))
+        actions = actions_of(env.policy_statements(name))
         assert ("aoss:APIAccessAll" in actions) is (name in _needing(env, "vectors")), name
 
 
 def test_only_the_embedding_functions_may_invoke_the_one_bedrock_model(env):
     for entry in env.registry:
         statements = [
-            s for s in _statements(env, entry.name) if "bedrock:InvokeModel" in _actions([s])
+            s for s in env.policy_statements(entry.name) if "bedrock:InvokeModel" in actions_of([s])
         ]
         if entry.name not in _needing(env, "embeddings"):
             assert not statements, entry.name
@@ -358,7 +339,9 @@ def test_mail_goes_out_from_the_verified_identity_only(env):
             assert sender == "no-reply@example.com"
         else:
             assert identity["Properties"]["EmailIdentity"] == sender
-        (statement,) = [s for s in _statements(env, name) if "ses:SendEmail" in _actions([s])]
+        (statement,) = [
+            s for s in env.policy_statements(name) if "ses:SendEmail" in actions_of([s])
+        ]
         assert "identity/" in json.dumps(statement["Resource"])
 
 
@@ -381,7 +364,7 @@ def test_a_managed_domain_can_replace_the_collection(synthesized, layer_dir, tmp
     assert props["VPCOptions"]["SubnetIds"]
     # And the vector functions get HTTP methods on its indexes, and the "es" signing service
     for name in _needing(domain_env, "vectors"):
-        actions = _actions(_statements(domain_env, name))
+        actions = actions_of(domain_env.policy_statements(name))
         assert "es:ESHttpPost" in actions and "aoss:APIAccessAll" not in actions
         _, function = domain_env.function(name)
         assert function["Properties"]["Environment"]["Variables"]["OPENSEARCH_SERVICE"] == "es"
