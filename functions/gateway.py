@@ -2,8 +2,8 @@
 
 The CDK app turns :data:`GATEWAY_RESPONSES` into the REST API's gateway responses and the local
 runner answers the same way, so an unknown route, a rejected token or a throttled call look
-identical in both: an RFC 9457 problem like the ones ``shared.http`` produces. The binary media
-types are the bodies API Gateway passes to functions base64-encoded.
+identical in both: an RFC 9457 problem like the ones ``shared.platform.http`` produces. The binary
+media types are the bodies API Gateway passes to functions base64-encoded.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import PROBLEM_CONTENT_TYPE
+from shared.platform.errors import PROBLEM_CONTENT_TYPE
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ worker it feeds). The CDK app and the local runner both create exactly these."""
 import json
 
 from shared.auth.keys import new_secret
-from shared.declare import Bucket, Secret
+from shared.platform.declare import Bucket, Secret
 
 BUCKETS: tuple[Bucket, ...] = (Bucket("uploads"),)
 

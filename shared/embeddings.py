@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol, Self
 
 from pydantic import Field, model_validator
 
-from shared.settings import Settings, get_settings
+from shared.platform.settings import Settings, get_settings
 
 TITAN_V2_MODEL_ID = "amazon.titan-embed-text-v2:0"
 TITAN_V2_DIMENSIONS = (256, 512, 1024)
@@ -216,7 +216,7 @@ class BedrockEmbedder:
     ``uniform(0, min(max_delay, base_delay * 2 ** retry))`` in between (full jitter); any other
     error raises :class:`EmbeddingError` at once. Texts longer than Titan's limit are truncated.
 
-    ``client`` defaults to ``shared.aws.client("bedrock-runtime")``, created on first use;
+    ``client`` defaults to ``shared.platform.aws.client("bedrock-runtime")``, created on first use;
     ``sleep`` and ``random`` are there for tests.
     """
 
@@ -255,7 +255,7 @@ class BedrockEmbedder:
     def client(self) -> Any:
         """The bedrock-runtime client (the shared, cached one unless one was injected)."""
         if self._client is None:
-            from shared import aws
+            from shared.platform import aws
 
             self._client = aws.client("bedrock-runtime")
         return self._client

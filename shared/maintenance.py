@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 
-from shared import aws, db
 from shared.models import Document, PasswordResetToken, RefreshToken
-from shared.settings import Storage, get_settings
+from shared.platform import aws, db
+from shared.platform.settings import Storage, get_settings
 
 ABANDONED_AFTER = timedelta(hours=24)
 

@@ -15,8 +15,8 @@ from constructs import Construct
 from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_HEADER
 from infra.components.retention import LOG_RETENTION
 from infra.config import ConfigurationError, StageConfig
-from shared.declare import AuthorizerTrigger, Route
-from shared.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
+from shared.platform.declare import AuthorizerTrigger, Route
+from shared.platform.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
 
 #: API Gateway's integration timeout: a function behind the API must finish before it.
 INTEGRATION_TIMEOUT_SECONDS = 29
@@ -132,7 +132,7 @@ class StratusApi(Construct):
         )
         # API Gateway's own error responses carry the CORS headers too, so a browser can read
         # the problem document, its request id and Retry-After (the functions add their own:
-        # FRONTEND_ORIGIN, shared.http).
+        # FRONTEND_ORIGIN, shared.platform.http).
         cors_headers = (
             {
                 "Access-Control-Allow-Origin": frontend_origin,
@@ -176,7 +176,7 @@ class StratusApi(Construct):
         integration = apigateway.LambdaIntegration(function, allow_test_invoke=False)
         authorizer = self._token_authorizer() if route.auth else None
         if route.auth and authorizer is None:
-            # Still closed: shared.http answers 401 when the request carries no principal.
+            # Still closed: shared.platform.http answers 401 when the request carries no principal.
             cdk.Annotations.of(self).add_warning_v2(
                 "stratus:route-without-authorizer",
                 f"{route.method} {route.path} requires auth but no authorizer is declared",

@@ -21,9 +21,10 @@ from infra.components.schedule import Schedule
 from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
 from infra.config import ConfigurationError, StageConfig, worker_connection_budget
-from shared.settings import Database
+from shared.platform.settings import Database
 
-#: Connections one execution environment holds (shared.db's pool; DATABASE_POOL_SIZE unset).
+#: Connections one execution environment holds (shared.platform.db's pool; DATABASE_POOL_SIZE
+#: unset).
 DATABASE_POOL_SIZE = Database.model_fields["database_pool_size"].default
 
 

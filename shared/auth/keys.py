@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from shared.settings import Signing, get_settings
+from shared.platform.settings import Signing, get_settings
 
 _REFETCH_INTERVAL_SECONDS = 60.0
 _lock = threading.Lock()
@@ -65,7 +65,7 @@ def new_secret(kid: str = "k1") -> str:
 
 def load(*, force: bool = False) -> KeySet:
     """The key set, cached for ``SIGNING_KEYS_MAX_AGE`` seconds."""
-    from shared import aws
+    from shared.platform import aws
 
     settings = get_settings(Signing)
     value = _provider(aws.client("secretsmanager")).get(

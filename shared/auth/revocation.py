@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from shared import cache
 from shared.auth.tokens import AccessClaims
+from shared.platform import cache
 
 DELETED = -1
 # As long as an access token lives: a version that failed to publish is stale no longer.
@@ -58,8 +58,8 @@ def is_revoked(claims: AccessClaims) -> bool:
 
 
 def _version_from_database(user_id: str) -> int:
-    from shared import db
     from shared.models import User
+    from shared.platform import db
 
     with db.session_scope() as session:
         user = session.get(User, uuid.UUID(user_id))

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from shared.auth.passwords import MAX_LENGTH, MIN_LENGTH
-from shared.schemas import RequestModel
+from shared.platform.schemas import RequestModel
 
 
 def normalize_email(value: str) -> str:

@@ -9,20 +9,20 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import db
 from shared.auth import passwords, revocation, tokens
 from shared.auth.schemas import LoginRequest, PasswordChange, RegisterRequest, TokenPair
-from shared.errors import (
+from shared.models import RefreshToken, User
+from shared.platform import db
+from shared.platform.errors import (
     Conflict,
     Forbidden,
     ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
 )
-from shared.http import Principal
-from shared.models import RefreshToken, User
-from shared.observability import logger
-from shared.settings import Signing, get_settings
+from shared.platform.http import Principal
+from shared.platform.observability import logger
+from shared.platform.settings import Signing, get_settings
 
 INVALID_LOGIN = "The email or password is not correct."
 INVALID_REFRESH = "The refresh token is not valid."
@@ -75,7 +75,7 @@ def login(session: Session, data: LoginRequest) -> TokenPair:
     """Log in. Unknown email, wrong password and a deactivated account look the same (401);
     after five failures for an email within 15 minutes every attempt is 429, whatever the
     password. Throttling fails closed: with Redis unreachable, login is 503."""
-    from shared import cache, ratelimit
+    from shared.platform import cache, ratelimit
 
     redis = cache.redis()
     try:
@@ -203,9 +203,9 @@ def request_password_reset(email: str) -> None:
 def confirm_password_reset(session: Session, token: str, new_password: str) -> None:
     """Set a new password with a one-time token: 400 for an unknown, expired or used token.
     Every session of the user is revoked."""
-    from shared.errors import BadRequest
     from shared.models import PasswordResetToken
     from shared.notifications.service import hash_reset_token
+    from shared.platform.errors import BadRequest
 
     invalid = BadRequest("The reset token is not valid, has expired or was already used.")
     stored = session.scalar(

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from shared.auth import keys
-from shared.settings import Signing, get_settings
+from shared.platform.settings import Signing, get_settings
 
 ALGORITHM = "HS256"
 _KID_MAX_LENGTH = 64

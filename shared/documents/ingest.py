@@ -21,11 +21,11 @@ from urllib.parse import unquote_plus
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, delete, or_, select, update
 
-from shared import aws, db
 from shared.models import Chunk, Document
 from shared.notifications.messages import Kind
-from shared.observability import logger
-from shared.settings import Storage, get_settings
+from shared.platform import aws, db
+from shared.platform.observability import logger
+from shared.platform.settings import Storage, get_settings
 
 STALE_AFTER = timedelta(minutes=15)
 EMBED_BATCH = 64

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared import aws, db, pagination
 from shared.documents.schemas import (
     DocumentCreate,
     DocumentCreated,
@@ -28,10 +27,11 @@ from shared.documents.schemas import (
     TextDocumentCreate,
     UploadForm,
 )
-from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from shared.http import Principal
 from shared.models import Chunk, Document
-from shared.settings import Limits, Storage, get_settings
+from shared.platform import aws, db, pagination
+from shared.platform.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from shared.platform.http import Principal
+from shared.platform.settings import Limits, Storage, get_settings
 
 NOT_FOUND = "No such document."
 

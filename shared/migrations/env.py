@@ -9,8 +9,8 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
 import shared.models  # noqa: F401 - registers every table on Base.metadata
-from shared.db import normalize_url
 from shared.models import Base
+from shared.platform.db import normalize_url
 
 config = context.config
 target_metadata = Base.metadata

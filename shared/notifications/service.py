@@ -18,15 +18,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import aws, db, pagination
-from shared.errors import NotFound
-from shared.http import Principal
 from shared.models import Notification, PasswordResetToken, User
 from shared.notifications.messages import Notify, PasswordResetRequested
 from shared.notifications.schemas import NotificationPublic, NotificationsPage
 from shared.notifications.templates import render
-from shared.observability import logger, request_id_var
-from shared.settings import Email, get_settings
+from shared.platform import aws, db, pagination
+from shared.platform.errors import NotFound
+from shared.platform.http import Principal
+from shared.platform.observability import logger, request_id_var
+from shared.platform.settings import Email, get_settings
 
 RESET_TOKEN_TTL = timedelta(minutes=30)
 

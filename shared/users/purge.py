@@ -12,10 +12,10 @@ import uuid
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete
 
-from shared import aws, db
 from shared.models import ChunkVector, Document, Notification
-from shared.observability import logger
-from shared.settings import Storage, get_settings
+from shared.platform import aws, db
+from shared.platform.observability import logger
+from shared.platform.settings import Storage, get_settings
 
 PURGE_QUEUE = "purge"
 

@@ -14,12 +14,12 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import cache, db, pagination
 from shared.auth import passwords, revocation
-from shared.errors import Conflict, Forbidden, NotFound
-from shared.http import Principal
 from shared.models import User
-from shared.observability import logger
+from shared.platform import cache, db, pagination
+from shared.platform.errors import Conflict, Forbidden, NotFound
+from shared.platform.http import Principal
+from shared.platform.observability import logger
 from shared.users.schemas import UserPublic, UsersPage, UserUpdate
 
 CACHE_TTL_SECONDS = 300
@@ -155,7 +155,7 @@ def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> N
     session.flush()
 
     def after() -> None:
-        from shared import queues
+        from shared.platform import queues
         from shared.users.purge import PURGE_QUEUE, PurgeUser
 
         revocation.publish_version(str(user_id), revocation.DELETED)

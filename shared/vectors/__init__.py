@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.settings import Settings, get_settings
+from shared.platform.settings import Settings, get_settings
 
 __all__ = [
     "VectorHit",
@@ -150,7 +150,7 @@ def get_vector_store() -> VectorStore:
     opens a session; the OpenSearch store reads ``AWS_REGION`` and the boto3 credentials)."""
     settings = get_settings(VectorSettings)
     if settings.vector_store == "opensearch":
-        from shared.settings import Aws
+        from shared.platform.settings import Aws
         from shared.vectors.opensearch import OpenSearchVectorStore
 
         return OpenSearchVectorStore.from_settings(settings, region=get_settings(Aws).region)

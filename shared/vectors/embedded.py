@@ -3,8 +3,8 @@
 It serves the local runner and the tests, on SQLite or Postgres (no pgvector needed).
 
 Transactions: every call is its own unit of work, opened through ``session_factory``
-(``shared.db.session_scope`` by default) and committed before the call returns, exactly as the
-OpenSearch adapter writes to a store outside the caller's transaction. A caller that deletes a
+(``shared.platform.db.session_scope`` by default) and committed before the call returns, exactly as
+the OpenSearch adapter writes to a store outside the caller's transaction. A caller that deletes a
 document therefore removes its vectors in a separate step (and may repeat it: every method is
 idempotent).
 
@@ -149,7 +149,7 @@ class EmbeddedVectorStore:
         batch_size: int = 1000,
     ) -> None:
         if session_factory is None:
-            from shared.db import session_scope
+            from shared.platform.db import session_scope
 
             session_factory = session_scope
         if use_numpy and _numpy() is None:

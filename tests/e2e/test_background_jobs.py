@@ -153,7 +153,7 @@ def wait_for_notification(client: httpx.Client, account: Account, kind: str, cou
 
 def rows(model: Any, *where: Any) -> int:
     """How many rows of ``model`` match ``where``, in the stack's database (same process)."""
-    from shared import db
+    from shared.platform import db
 
     with db.session_scope() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
@@ -355,9 +355,9 @@ def test_the_whole_password_reset_flow_with_the_token_from_the_email(client, mai
 
 
 def test_an_expired_or_unknown_reset_token_is_refused(client, mailbox):
-    from shared import db
     from shared.models import PasswordResetToken
     from shared.notifications.service import hash_reset_token
+    from shared.platform import db
 
     # Given a user whose emailed reset token has expired
     account = register(client)
@@ -474,7 +474,7 @@ def test_account_changes_are_notified_even_to_a_deactivated_user(client, mailbox
         ),
         what="the third account_changed record",
     )
-    from shared import db
+    from shared.platform import db
 
     with db.session_scope() as session:
         newest = session.scalars(
@@ -602,8 +602,8 @@ def run_maintenance(client: httpx.Client) -> dict:
 
 
 def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack):
-    from shared import db
     from shared.models import Document, PasswordResetToken, RefreshToken
+    from shared.platform import db
 
     account = register(client)
     owner = uuid.UUID(account.id)
@@ -711,7 +711,7 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
 @pytest.fixture
 def info_logs(log_lines) -> Iterator[Callable[[], list[dict]]]:
     """The functions' JSON log lines, with INFO let through for the test."""
-    from shared.observability import logger
+    from shared.platform.observability import logger
 
     level = logger.log_level
     logger.setLevel("INFO")
@@ -720,8 +720,8 @@ def info_logs(log_lines) -> Iterator[Callable[[], list[dict]]]:
 
 
 def test_one_request_id_from_the_request_to_the_worker(client, info_logs):
-    from shared import db
     from shared.models import Notification
+    from shared.platform import db
 
     # Given a client that names its request
     trace = f"trace-{uuid.uuid4()}"

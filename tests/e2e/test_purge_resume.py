@@ -25,8 +25,8 @@ def env(services):
 
 def seed(env, user_id: uuid.UUID) -> None:
     """Two documents with vectors and objects, and a notification, all of ``user_id``."""
-    from shared import db
     from shared.models import Document, Notification
+    from shared.platform import db
     from shared.vectors import VectorRecord, get_vector_store
 
     s3 = boto3.Session().client("s3", endpoint_url=env.moto.endpoint)
@@ -58,8 +58,8 @@ def seed(env, user_id: uuid.UUID) -> None:
 
 
 def left(env, user_id: uuid.UUID) -> dict[str, int]:
-    from shared import db
     from shared.models import ChunkVector, Document, Notification
+    from shared.platform import db
 
     s3 = boto3.Session().client("s3", endpoint_url=env.moto.endpoint)
     listed = s3.list_objects_v2(

@@ -12,11 +12,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from shared.auth import keys
-from shared.db import normalize_url
-from shared.errors import Conflict, Unprocessable
-from shared.http import Principal
-from shared.migrate import upgrade
 from shared.models import User
+from shared.platform.db import normalize_url
+from shared.platform.errors import Conflict, Unprocessable
+from shared.platform.http import Principal
+from shared.platform.migrate import upgrade
 from shared.users import service
 from shared.users.schemas import UserUpdate
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared import db
-from shared.migrate import upgrade
-from shared.settings import reset_settings
+from shared.platform import db
+from shared.platform.migrate import upgrade
+from shared.platform.settings import reset_settings
 from shared.vectors import VectorHit, VectorRecord
 from shared.vectors.embedded import EmbeddedVectorStore
 

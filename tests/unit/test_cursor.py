@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import cursor
-from shared.errors import Unprocessable
+from shared.platform import cursor
+from shared.platform.errors import Unprocessable
 
 KEY = b"k" * 32
 

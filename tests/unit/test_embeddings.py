@@ -29,7 +29,7 @@ from shared.embeddings import (
     get_embedder,
     reset_embedder,
 )
-from shared.settings import reset_settings
+from shared.platform.settings import reset_settings
 
 MODEL_ID = "amazon.titan-embed-text-v2:0"
 
@@ -336,4 +336,4 @@ def test_unexpected_exceptions_are_not_disguised():
 
 
 def test_embeddings_module_stays_light():
-    assert "boto3" not in vars(embeddings)  # clients come from shared.aws, lazily
+    assert "boto3" not in vars(embeddings)  # clients come from shared.platform.aws, lazily

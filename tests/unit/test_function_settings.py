@@ -9,7 +9,7 @@ import os
 import pytest
 
 from functions.registry import discover
-from shared.settings import reset_settings
+from shared.platform.settings import reset_settings
 
 REGISTRY = discover()
 BASE = {"POWERTOOLS_SERVICE_NAME": "test", "STAGE": "dev", "AWS_REGION": "us-east-1"}
@@ -45,7 +45,7 @@ def test_declared_needs_are_enough_for_the_settings(name, where, monkeypatch):
 
 def test_aws_gets_no_url_with_credentials_for_the_database_or_cache():
     # Given the variables the CDK app sets for the database and the cache
-    from shared.declare import CACHE, DATABASE
+    from shared.platform.declare import CACHE, DATABASE
 
     # Then none is a URL (which would carry a password): only addresses and secret ARNs
     for access in (DATABASE, CACHE):
@@ -55,7 +55,7 @@ def test_aws_gets_no_url_with_credentials_for_the_database_or_cache():
 
 def test_an_undeclared_need_is_caught(monkeypatch):
     # Given a function whose settings want the database, with no database declared
-    from shared.settings import ApiSettings
+    from shared.platform.settings import ApiSettings
 
     monkeypatch.setattr(os, "environ", dict(BASE))
     reset_settings()

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.auth import keys, tokens
 from shared.auth.tokens import InvalidToken
-from shared.settings import reset_settings
+from shared.platform.settings import reset_settings
 
 KEY_1 = "k1-secret-" + "a" * 54
 KEY_2 = "k2-secret-" + "b" * 54

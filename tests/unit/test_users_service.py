@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
 
-from shared import cache
 from shared.auth import keys, passwords, revocation
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
-from shared.http import Principal
 from shared.models import Base, RefreshToken, User
+from shared.platform import cache
+from shared.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.platform.http import Principal
 from shared.users import service
 from shared.users.schemas import UserUpdate
 

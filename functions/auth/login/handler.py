@@ -1,11 +1,11 @@
 """POST /auth/login: email and password for a token pair."""
 
-from shared import db
 from shared.auth import service
 from shared.auth.schemas import LoginRequest, TokenPair
-from shared.declare import DATABASE, secret
-from shared.http import HttpFunction
-from shared.settings import TokenSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, secret
+from shared.platform.http import HttpFunction
+from shared.platform.settings import TokenSettings
 
 function = HttpFunction(
     method="POST",

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import Query
 
-from shared import db
-from shared.declare import DATABASE, secret
-from shared.http import CurrentPrincipal, HttpFunction
 from shared.notifications import service
 from shared.notifications.schemas import NotificationsPage
-from shared.settings import TokenSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, secret
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import TokenSettings
 
 function = HttpFunction(
     method="GET",

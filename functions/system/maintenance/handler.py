@@ -1,9 +1,9 @@
 """The hourly maintenance job: expired tokens, abandoned uploads."""
 
 from shared import maintenance
-from shared.declare import DATABASE, bucket
-from shared.jobs import ScheduledJob
-from shared.settings import IngestSettings
+from shared.platform.declare import DATABASE, bucket
+from shared.platform.jobs import ScheduledJob
+from shared.platform.settings import IngestSettings
 
 function = ScheduledJob(
     schedule="rate(1 hour)",

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import Query
 
-from shared import db
-from shared.declare import DATABASE, secret
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import TokenSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, secret
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import TokenSettings
 from shared.users import service
 from shared.users.schemas import UsersPage
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.observability import get_tracer, logger, metrics
-from shared.settings import Observability, Settings, get_settings
+from shared.platform.observability import get_tracer, logger, metrics
+from shared.platform.settings import Observability, Settings, get_settings
 
 Role = Literal["admin", "member", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "member", "viewer")
@@ -62,10 +62,10 @@ def env_name(kind: str, name: str) -> str | None:
     }.get(kind)
 
 
-#: What the CDK app sets: instead of ``DATABASE_URL`` and ``REDIS_URL`` (``shared.settings``
-#: builds the URL from them, reading the credentials from Secrets Manager); for the services
-#: the local runner replaces with defaults (the embedded vector store, the local embedder, moto's
-#: SES), where they are.
+#: What the CDK app sets: instead of ``DATABASE_URL`` and ``REDIS_URL``
+#: (``shared.platform.settings`` builds the URL from them, reading the credentials from Secrets
+#: Manager); for the services the local runner replaces with defaults (the embedded vector
+#: store, the local embedder, moto's SES), where they are.
 AWS_ENV_NAMES: dict[str, tuple[str, ...]] = {
     "database": ("DATABASE_SECRET_ARN", "DATABASE_HOST", "DATABASE_NAME", "DATABASE_TLS"),
     "cache": ("REDIS_HOST", "REDIS_PORT", "REDIS_AUTH_SECRET_ARN"),

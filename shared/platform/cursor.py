@@ -13,7 +13,7 @@ import hmac
 import json
 from typing import Any
 
-from shared.errors import FieldError, Unprocessable
+from shared.platform.errors import FieldError, Unprocessable
 
 _SIG_BYTES = 16
 

@@ -23,8 +23,8 @@ from mangum import Mangum
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.declare import CACHE, Access, Function, Role, Route
-from shared.errors import (
+from shared.platform.declare import CACHE, Access, Function, Role, Route
+from shared.platform.errors import (
     PROBLEM_CONTENT_TYPE,
     AppError,
     FieldError,
@@ -34,11 +34,11 @@ from shared.errors import (
     Unauthorized,
     problem_for,
 )
-from shared.observability import is_sane_request_id, logger, request_id_var, set_request_id
-from shared.settings import Cors, Limits, Observability, Settings, get_settings
+from shared.platform.observability import is_sane_request_id, logger, request_id_var, set_request_id
+from shared.platform.settings import Cors, Limits, Observability, Settings, get_settings
 
 if TYPE_CHECKING:
-    from shared.ratelimit import Decision
+    from shared.platform.ratelimit import Decision
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -334,7 +334,7 @@ def _rate_limit(event: dict[str, Any]) -> Decision | None:
     """Count this request against its caller's budget: per user, per client IP when anonymous.
 
     Fails open: with Redis unreachable the request goes on, without RateLimit headers."""
-    from shared import cache, ratelimit
+    from shared.platform import cache, ratelimit
 
     context = event.get("requestContext") or {}
     user_id = (context.get("authorizer") or {}).get("sub")

@@ -6,8 +6,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from shared import aws
-from shared.settings import Cache, get_settings
+from shared.platform import aws
+from shared.platform.settings import Cache, get_settings
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -1,4 +1,4 @@
-"""Keyset pagination, newest first, with opaque signed cursors (``shared.cursor``).
+"""Keyset pagination, newest first, with opaque signed cursors (``shared.platform.cursor``).
 
 Every listing orders by ``(created_at, id)`` descending; a cursor carries the last item's pair
 and is bound to its ``scope`` (the listing, the caller and its filters), so a forged or foreign
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from shared import cursor
+from shared.platform import cursor
 
 
 def page(

@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from shared.declare import Access, DeployTrigger, Function, ScheduleTrigger, Trigger
-from shared.observability import logger, set_request_id
-from shared.settings import Observability, Settings
+from shared.platform.declare import Access, DeployTrigger, Function, ScheduleTrigger, Trigger
+from shared.platform.observability import logger, set_request_id
+from shared.platform.settings import Observability, Settings
 
 JobResult = dict[str, Any] | None
 J = TypeVar("J", bound=Callable[[], JobResult])

@@ -18,8 +18,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from shared import aws
-from shared.settings import Database, get_settings
+from shared.platform import aws
+from shared.platform.settings import Database, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

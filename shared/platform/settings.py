@@ -36,8 +36,8 @@ class Database(Settings):
     """The Postgres database (SQLite is accepted for the local runner's embedded default).
 
     Either ``DATABASE_URL`` (the local runner, tests), or, in AWS, the RDS Proxy's host, the
-    database name and the ARN of the secret holding the credentials (``shared.db`` builds the
-    URL; the password never sits in the environment)."""
+    database name and the ARN of the secret holding the credentials (``shared.platform.db`` builds
+    the URL; the password never sits in the environment)."""
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     database_secret_arn: str | None = Field(default=None, alias="DATABASE_SECRET_ARN")
@@ -61,7 +61,7 @@ class Database(Settings):
 
 class Cache(Settings):
     """Redis (ElastiCache in AWS): ``REDIS_URL``, or in AWS the primary endpoint and the ARN of
-    the secret holding the AUTH token (``shared.cache`` builds a ``rediss://`` URL)."""
+    the secret holding the AUTH token (``shared.platform.cache`` builds a ``rediss://`` URL)."""
 
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     redis_host: str | None = Field(default=None, alias="REDIS_HOST")
@@ -116,8 +116,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 class Cors(Settings):
     """The browser frontend's origin, e.g. ``https://app.example.com``. Every HTTP function's
-    response then carries ``Access-Control-Allow-Origin`` for it (``shared.http``); unset or
-    empty, no CORS header at all."""
+    response then carries ``Access-Control-Allow-Origin`` for it (``shared.platform.http``); unset
+    or empty, no CORS header at all."""
 
     frontend_origin: str | None = Field(default=None, alias="FRONTEND_ORIGIN")
 

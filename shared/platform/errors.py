@@ -1,4 +1,4 @@
-"""One error taxonomy. Logic raises these; ``shared.http`` maps them to RFC 9457 problems.
+"""One error taxonomy. Logic raises these; ``shared.platform.http`` maps them to RFC 9457 problems.
 
 Nothing internal ever reaches a client: an exception that is not an :class:`AppError` becomes a
 500 problem that says only that something failed, with the request id.

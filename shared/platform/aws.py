@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from shared.settings import Aws, get_settings, reset_settings
+from shared.platform.settings import Aws, get_settings, reset_settings
 
 if TYPE_CHECKING:
     import boto3

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.declare import CACHE, DATABASE, AuthorizerTrigger, Function, secret
-from shared.observability import logger, set_request_id
-from shared.settings import Cache, Database, Signing
+from shared.platform.declare import CACHE, DATABASE, AuthorizerTrigger, Function, secret
+from shared.platform.observability import logger, set_request_id
+from shared.platform.settings import Cache, Database, Signing
 
 UNAUTHORIZED = "Unauthorized"  # the exact message API Gateway turns into a 401
 
