@@ -58,8 +58,8 @@ def is_revoked(claims: AccessClaims) -> bool:
 
 
 def _version_from_database(user_id: str) -> int:
-    from shared.models import User
     from shared.platform import db
+    from shared.users.models import User
 
     with db.session_scope() as session:
         user = session.get(User, uuid.UUID(user_id))

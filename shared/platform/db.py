@@ -138,3 +138,9 @@ def reset() -> None:
         engine().dispose()
     engine.cache_clear()
     _sessionmaker.cache_clear()
+
+
+def affected(result: Any) -> int:
+    """How many rows an UPDATE or DELETE matched (``CursorResult.rowcount``, which the
+    ``Session.execute`` stubs do not expose)."""
+    return int(result.rowcount)

@@ -15,12 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shared.platform.identity import Role
 from shared.platform.observability import get_tracer, logger, metrics
 from shared.platform.settings import Observability, Settings, get_settings
-
-Role = Literal["admin", "member", "viewer"]
-ROLES: tuple[Role, ...] = ("admin", "member", "viewer")
-
 
 # ---- resources and the access a function needs -------------------------------------------
 

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.dependencies.utils import get_flat_params
@@ -20,10 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from mangum import Mangum
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.platform.declare import CACHE, Access, Function, Role, Route
+from shared.platform.declare import CACHE, Access, Function, Route
 from shared.platform.errors import (
     PROBLEM_CONTENT_TYPE,
     AppError,
@@ -34,6 +32,7 @@ from shared.platform.errors import (
     Unauthorized,
     problem_for,
 )
+from shared.platform.identity import Principal, Role
 from shared.platform.observability import is_sane_request_id, logger, request_id_var, set_request_id
 from shared.platform.settings import Cors, Limits, Observability, Settings, get_settings
 
@@ -175,15 +174,6 @@ def build_app(*routers: APIRouter, **kwargs: Any) -> FastAPI:
 
 
 # ---- the caller --------------------------------------------------------------------------------
-
-
-class Principal(BaseModel):
-    """The authenticated caller, as the API Gateway authorizer put it in the request context."""
-
-    user_id: UUID
-    role: Role
-    jti: str | None = None  # the access token's id and expiry, for logout
-    expires_at: int | None = None
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal:

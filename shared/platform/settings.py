@@ -163,6 +163,10 @@ class TokenSettings(ApiSettings, Signing):
     """An API function that signs tokens or pagination cursors: also the signing keys."""
 
 
+class AuthorizerSettings(Observability, Signing, Cache, Database):
+    """The authorizer: the signing keys, Redis and (on a cache miss) Postgres."""
+
+
 class Storage(Aws):
     """The uploads bucket."""
 

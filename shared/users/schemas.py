@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.platform.declare import Role
+from shared.platform.identity import Role
 from shared.platform.schemas import PublicModel, RequestModel
 
 

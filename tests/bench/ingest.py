@@ -77,8 +77,8 @@ def main() -> int:
     os.environ.setdefault("VECTOR_STORE", "embedded")
     from shared.documents.chunking import split
     from shared.documents.extract import check_content, extract_text
+    from shared.documents.models import Chunk, Document
     from shared.embeddings import get_embedder
-    from shared.models import Chunk, Document
     from shared.platform import db
     from shared.platform.migrate import upgrade
     from shared.vectors import VectorRecord, get_vector_store

@@ -355,8 +355,8 @@ def test_the_whole_password_reset_flow_with_the_token_from_the_email(client, mai
 
 
 def test_an_expired_or_unknown_reset_token_is_refused(client, mailbox):
-    from shared.models import PasswordResetToken
-    from shared.notifications.service import hash_reset_token
+    from shared.auth.models import PasswordResetToken
+    from shared.auth.tokens import hash_token
     from shared.platform import db
 
     # Given a user whose emailed reset token has expired
@@ -366,7 +366,7 @@ def test_an_expired_or_unknown_reset_token_is_refused(client, mailbox):
     with db.session_scope() as session:
         expired = session.execute(
             update(PasswordResetToken)
-            .where(PasswordResetToken.token_hash == hash_reset_token(token))
+            .where(PasswordResetToken.token_hash == hash_token(token))
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
         assert expired.rowcount == 1  # type: ignore[attr-defined]
@@ -388,7 +388,7 @@ def test_an_expired_or_unknown_reset_token_is_refused(client, mailbox):
 
 
 def test_a_reset_for_an_unknown_email_sends_nothing_and_takes_as_long(client, stack, mailbox):
-    from shared.models import PasswordResetToken
+    from shared.auth.models import PasswordResetToken
 
     # Given a quiet stack and an email that has no account
     ghost = unique_email("ghost")
@@ -424,7 +424,7 @@ def test_a_reset_for_an_unknown_email_sends_nothing_and_takes_as_long(client, st
 
 
 def test_account_changes_are_notified_even_to_a_deactivated_user(client, mailbox):
-    from shared.models import Notification
+    from shared.notifications.models import Notification
 
     boss = admin(client)
     # Given a user who changes its own password
@@ -510,14 +510,10 @@ def ready_document(client: httpx.Client, account: Account, title: str, text: str
 
 def footprint(stack, user_id: str) -> dict[str, int]:
     """Everything of ``user_id`` in the database and S3."""
-    from shared.models import (
-        Chunk,
-        ChunkVector,
-        Document,
-        Notification,
-        PasswordResetToken,
-        RefreshToken,
-    )
+    from shared.auth.models import PasswordResetToken, RefreshToken
+    from shared.documents.models import Chunk, Document
+    from shared.notifications.models import Notification
+    from shared.vectors.models import ChunkVector
 
     owner = uuid.UUID(user_id)
     return {
@@ -602,7 +598,8 @@ def run_maintenance(client: httpx.Client) -> dict:
 
 
 def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack):
-    from shared.models import Document, PasswordResetToken, RefreshToken
+    from shared.auth.models import PasswordResetToken, RefreshToken
+    from shared.documents.models import Document
     from shared.platform import db
 
     account = register(client)
@@ -720,7 +717,7 @@ def info_logs(log_lines) -> Iterator[Callable[[], list[dict]]]:
 
 
 def test_one_request_id_from_the_request_to_the_worker(client, info_logs):
-    from shared.models import Notification
+    from shared.notifications.models import Notification
     from shared.platform import db
 
     # Given a client that names its request

@@ -42,8 +42,10 @@ def test_the_migrations_create_exactly_what_the_models_declare(database):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from shared.models import Base
+    from shared.platform.orm import Base
+    from shared.tables import register_all
 
+    register_all()
     upgrade(database)
     # Then Alembic finds nothing to add, drop or alter against the ORM models
     with db.engine().connect() as conn:

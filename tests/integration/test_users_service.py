@@ -12,12 +12,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from shared.auth import keys
-from shared.models import User
 from shared.platform.db import normalize_url
 from shared.platform.errors import Conflict, Unprocessable
-from shared.platform.http import Principal
+from shared.platform.identity import Principal
 from shared.platform.migrate import upgrade
+from shared.users import cache as user_cache
 from shared.users import service
+from shared.users.models import User
 from shared.users.schemas import UserUpdate
 
 pytestmark = pytest.mark.integration
@@ -131,7 +132,7 @@ def private_pg(monkeypatch) -> Iterator[str]:
 
     from tests.support.services import PG_ADMIN_URL, _admin_engine
 
-    monkeypatch.setattr(service, "invalidate", lambda _: None)  # no Redis in these tests
+    monkeypatch.setattr(user_cache, "invalidate", lambda _: None)  # no Redis in these tests
     name = f"stratus_test_{uuid.uuid4().hex[:10]}"
     admin = _admin_engine()
     with admin.connect() as conn:

@@ -355,8 +355,8 @@ def test_refresh_tokens_are_random_and_stored_as_sha256():
     # Then they differ, carry 256 bits, and their stored form is the hex SHA-256, never the token
     assert first != second
     assert len(base64.urlsafe_b64decode(first + "=")) == 32
-    stored = tokens.hash_refresh_token(first)
+    stored = tokens.hash_token(first)
     assert stored == hashlib.sha256(first.encode()).hexdigest()
     assert stored != first
-    assert tokens.hash_refresh_token(first) == stored
-    assert tokens.hash_refresh_token(second) != stored
+    assert tokens.hash_token(first) == stored
+    assert tokens.hash_token(second) != stored
