@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from functions.registry import REPO_ROOT, Registry, discover
+from shared.platform.errors import Problem
 from shared.platform.http import HttpFunction, build_app
-from shared.platform.schemas import Problem
 
 TITLE = "Stratus API"
 DOC_PATH = REPO_ROOT / "docs" / "openapi.json"

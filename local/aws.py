@@ -9,7 +9,7 @@ from typing import Any
 
 from functions.registry import Registry
 from local.lambda_context import ACCOUNT_ID, REGION
-from shared.platform.declare import env_name
+from shared.platform.settings import env_name
 
 LOCAL_STAGE = "local"
 

@@ -27,11 +27,12 @@ from threading import Lock, Thread
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_HEADER
+from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
 from functions.registry import Entry, Registry
 from local.invoke import invoke
 from local.lambda_context import ACCOUNT_ID, REGION
 from shared.platform.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
+from shared.platform.observability import REQUEST_ID_HEADER
 from shared.platform.settings import Cors
 
 API_ID = "localapi"

@@ -24,8 +24,8 @@ from infra.components.data_plane import DATABASE_NAME, Network, Postgres, Redis
 from infra.components.email import EmailSender
 from infra.components.vectors import VectorStore
 from infra.config import ConfigurationError, StageConfig
-from shared.embeddings import TITAN_V2_MODEL_ID as BEDROCK_MODEL_ID
 from shared.platform.declare import Access
+from shared.platform.settings import TITAN_V2_MODEL_ID as BEDROCK_MODEL_ID
 
 T = TypeVar("T")
 

@@ -93,6 +93,10 @@ class ApiStack(cdk.Stack):
             )
             for entry, route in registry.routes:
                 self.api.add_route(route, functions[entry.name].function)
+            if not frontend_origin:  # no web app's origin: emails link to the API itself
+                for f in functions.values():
+                    if "email" in f.entry.function.need_kinds:
+                        f.function.add_environment("APP_URL", self.api.base_url)
             cdk.CfnOutput(self, "ApiUrl", value=self.api.url, description="The API's base URL")
             if stage.waf_enabled:
                 self.firewall: ApiFirewall | None = ApiFirewall(

@@ -57,26 +57,6 @@ def register(session: Session, data: RegisterRequest) -> User:
     return user
 
 
-def principal_for_token(token: str) -> Principal:
-    """The caller an access token names, if the token is valid and not revoked.
-
-    ``Unauthorized`` for a malformed, forged, expired or revoked token. A revocation state that
-    cannot be read (Redis unreachable) raises its own error: the authorizer fails closed."""
-    try:
-        claims = tokens.verify_access_token(token)
-    except tokens.InvalidToken as exc:
-        raise Unauthorized(str(exc)) from None
-    if revocation.is_revoked(claims):
-        logger.info("Revoked token refused", extra={"user_id": claims.user_id})
-        raise Unauthorized("revoked token")
-    return Principal(
-        user_id=uuid.UUID(claims.user_id),
-        role=claims.role,  # verify_access_token checked it is a role
-        jti=claims.jti,
-        expires_at=claims.expires_at,
-    )
-
-
 def issue_session(session: Session, user: User, *, family_id: uuid.UUID | None = None) -> TokenPair:
     """A new access token and a refresh token (in a new family unless one is given)."""
     settings = get_settings(Signing)

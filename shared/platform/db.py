@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from shared.platform import aws
+from shared.platform import secrets
 from shared.platform.settings import Database, get_settings
 
 if TYPE_CHECKING:
@@ -42,9 +42,7 @@ def credentials() -> tuple[str, str]:
     if settings.database_secret_arn is None:
         raise ValueError("DATABASE_SECRET_ARN is not set")
     document = json.loads(
-        aws.secret_string(
-            settings.database_secret_arn, max_age=settings.database_secret_max_age_seconds
-        )
+        secrets.get(settings.database_secret_arn, max_age=settings.database_secret_max_age_seconds)
     )
     return str(document["username"]), str(document["password"])
 

@@ -33,15 +33,19 @@ from shared.platform.errors import (
     problem_for,
 )
 from shared.platform.identity import Principal, Role
-from shared.platform.observability import is_sane_request_id, logger, request_id_var, set_request_id
+from shared.platform.observability import (
+    REQUEST_ID_HEADER,
+    is_sane_request_id,
+    logger,
+    request_id_var,
+    set_request_id,
+)
 from shared.platform.settings import Cors, Limits, Observability, Settings, get_settings
 
 if TYPE_CHECKING:
     from shared.platform.ratelimit import Decision
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-REQUEST_ID_HEADER = "X-Request-Id"
 
 #: What a browser on the frontend's origin may send (the preflight's allowed headers), and what
 #: it may read from a response besides the CORS-safelisted ones. The one list: the CDK app's

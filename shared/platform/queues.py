@@ -2,8 +2,8 @@
 
 A function that sends to the queue of the worker declared with ``queue="ingest"`` declares
 ``needs=(declare.queue("ingest"),)``; the CDK app and the local runner then set the queue's URL
-in the environment variable named by :func:`shared.platform.declare.env_name`. The request id of the
-invocation travels as the ``request_id`` message attribute, and the worker makes it the
+in the environment variable named by :func:`shared.platform.settings.env_name`. The request id
+of the invocation travels as the ``request_id`` message attribute, and the worker makes it the
 correlation id of every log line of that record (see :mod:`shared.platform.worker`).
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.platform.aws import client
-from shared.platform.declare import env_name
 from shared.platform.observability import logger, request_id_var
+from shared.platform.settings import env_name
 
 #: The message attribute (``String``) that carries the request id from producer to worker.
 REQUEST_ID_ATTRIBUTE = "request_id"

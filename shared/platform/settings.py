@@ -1,18 +1,26 @@
 """Settings: pydantic models of the environment, composed from mixins and parsed once.
 
 A function declares the settings class it needs (for example
-``class IngestSettings(Observability, Database, Queues)``); its handler validates them on entry
-through :func:`get_settings`, so a misconfigured function fails loudly on its first invocation
-instead of half-way through a request.
+``class IngestSettings(Observability, Database, Storage)``); the settings its needs imply
+(``Database`` for ``DATABASE``, ``VectorSettings`` for ``VECTORS``, ...) are checked with them
+(``shared.platform.declare.Function.validate``): in Lambda when the function is initialised,
+elsewhere on its first invocation. A misconfigured function stops loudly before it serves
+anything, with a message naming the setting and never echoing a value.
+
+Local implementations (the embedded vector store, the lexical embedder, the example sender) are
+defaults in the local stage only: in a deployed stage (``STAGE`` other than ``local``) such a
+setting must be given, and a local-only value is refused.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cache
-from typing import TypeVar, cast
+from typing import Any, Literal, Self, TypeVar, cast
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound="Settings")
@@ -24,15 +32,51 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-class Observability(Settings):
+LOCAL_STAGE = "local"
+
+
+class SettingsError(ValueError):
+    """The environment does not configure what a function needs; the message names every bad
+    setting and why, never a value (a URL may carry a password)."""
+
+
+class Staged(Settings):
+    """The stage a function runs in: ``local`` (the runner, tests) or a deployed one."""
+
+    stage: str = Field(default=LOCAL_STAGE, min_length=1, max_length=32, alias="STAGE")
+
+    @property
+    def deployed(self) -> bool:
+        return self.stage != LOCAL_STAGE
+
+    @model_validator(mode="after")
+    def _stage_given_in_lambda(self) -> Self:
+        if "stage" not in self.model_fields_set and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            raise ValueError("STAGE is not set: a function in Lambda must say its stage")
+        return self
+
+    def _local_default(self, field: str, value: Any, *, default: Any, local_only: set[Any]) -> None:
+        """Resolve ``field``: the local ``default`` when unset in the local stage; refused when
+        unset, or set to a local-only value, in a deployed stage."""
+        alias = type(self).model_fields[field].alias or field.upper()
+        if value is None:
+            if self.deployed:
+                raise ValueError(f"{alias} is not set: stage {self.stage!r} must choose one")
+            object.__setattr__(self, field, default)  # frozen model: resolved once, here
+        elif self.deployed and value in local_only:
+            raise ValueError(
+                f"{alias}={value} is a local implementation, refused in stage {self.stage!r}"
+            )
+
+
+class Observability(Staged):
     """What every function needs: its stage, version and service name."""
 
-    stage: str = Field(default="local", alias="STAGE")
     version: str = Field(default="0.1.0", alias="APP_VERSION")
     service: str = Field(default="stratus", alias="POWERTOOLS_SERVICE_NAME")
 
 
-class Database(Settings):
+class Database(Staged):
     """The Postgres database (SQLite is accepted for the local runner's embedded default).
 
     Either ``DATABASE_URL`` (the local runner, tests), or, in AWS, the RDS Proxy's host, the
@@ -56,6 +100,8 @@ class Database(Settings):
             raise ValueError(
                 "set DATABASE_URL, or DATABASE_SECRET_ARN, DATABASE_HOST and DATABASE_NAME"
             )
+        if self.deployed and (self.database_url or "").startswith("sqlite"):
+            raise ValueError(f"DATABASE_URL: SQLite is local only, refused in stage {self.stage!r}")
         return self
 
 
@@ -94,6 +140,13 @@ class Signing(Aws):
     )
     token_issuer: str = Field(default="stratus", alias="TOKEN_ISSUER")
     token_audience: str = Field(default="stratus-api", alias="TOKEN_AUDIENCE")
+
+
+class Cursors(Aws):
+    """Where the pagination cursor keys live (their own secret: a listing reads no token key)."""
+
+    cursor_keys_secret_arn: str = Field(alias="CURSOR_KEYS_SECRET_ARN")
+    cursor_keys_max_age_seconds: int = Field(default=300, ge=0, alias="CURSOR_KEYS_MAX_AGE")
 
 
 class Limits(Settings):
@@ -140,9 +193,28 @@ class Cors(Settings):
         return value
 
 
+def env_name(kind: str, name: str) -> str | None:
+    """Environment variable naming, the one convention shared by CDK and the local runner."""
+    key = re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    return {
+        "bucket": f"{key}_BUCKET",
+        "queue": f"{key}_QUEUE_URL",
+        "secret": f"{key}_SECRET_ARN",
+        "database": "DATABASE_URL",
+        "cache": "REDIS_URL",
+    }.get(kind)
+
+
 @cache
 def _parse(cls: type[Settings]) -> Settings:
-    return cls()
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False, include_context=False)
+        )
+        raise SettingsError(f"{cls.__name__}: {problems}") from None
 
 
 def get_settings(cls: type[S]) -> S:
@@ -160,7 +232,11 @@ class ApiSettings(Observability, Database, Cache, Limits):
 
 
 class TokenSettings(ApiSettings, Signing):
-    """An API function that signs tokens or pagination cursors: also the signing keys."""
+    """An API function that signs access tokens: also the signing keys."""
+
+
+class ListSettings(ApiSettings, Cursors):
+    """An API function that lists a page at a time: also the cursor keys."""
 
 
 class AuthorizerSettings(Observability, Signing, Cache, Database):
@@ -190,8 +266,97 @@ class DeploySettings(Observability, Database, Aws):
     admin_secret_arn: str = Field(alias="ADMIN_SECRET_ARN")
 
 
-class Email(Aws):
-    """Who notification emails come from (a verified SES identity)."""
+class Email(Aws, Staged):
+    """Who notification emails come from (a verified SES identity), and the web app they link
+    to. Both have local defaults only."""
 
-    email_sender: str = Field(default="no-reply@stratus.example", alias="EMAIL_SENDER")
-    app_url: str = Field(default="http://127.0.0.1:3000", alias="APP_URL")
+    email_sender: str | None = Field(default=None, min_length=3, alias="EMAIL_SENDER")
+    app_url: str | None = Field(default=None, alias="APP_URL")
+
+    @model_validator(mode="after")
+    def _deployed_needs_both(self) -> Self:
+        self._local_default(
+            "email_sender", self.email_sender, default="no-reply@stratus.example", local_only=set()
+        )
+        self._local_default("app_url", self.app_url, default=LOCAL_APP_URL, local_only=set())
+        return self
+
+
+LOCAL_APP_URL = "http://127.0.0.1:3000"
+
+
+# ---- vectors and embeddings ----------------------------------------------------------------
+
+TITAN_V2_MODEL_ID = "amazon.titan-embed-text-v2:0"
+TITAN_V2_DIMENSIONS = (256, 512, 1024)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class VectorSettings(Staged):
+    """Which vector store (``shared.vectors``), and where OpenSearch is (the region comes from
+    ``AWS_REGION``). The embedded store is the local default; a deployed stage names its own."""
+
+    vector_store: Literal["embedded", "opensearch"] | None = Field(
+        default=None, alias="VECTOR_STORE"
+    )
+    opensearch_endpoint: str | None = Field(default=None, alias="OPENSEARCH_ENDPOINT")
+    opensearch_index: str = Field(
+        default="stratus-chunks", min_length=1, max_length=255, alias="OPENSEARCH_INDEX"
+    )
+    opensearch_service: Literal["aoss", "es"] = Field(default="aoss", alias="OPENSEARCH_SERVICE")
+    embedding_dimensions: int = Field(default=256, ge=1, le=16_000, alias="EMBEDDING_DIMENSIONS")
+
+    @field_validator("opensearch_endpoint")
+    @classmethod
+    def _https_endpoint(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise ValueError("OPENSEARCH_ENDPOINT must be a bare URL: https://<host>[:port]")
+        # TLS always; plain HTTP only to loopback, where the tests run a stand-in server.
+        if parts.scheme != "https" and not (
+            parts.scheme == "http" and _is_loopback(parts.hostname)
+        ):
+            raise ValueError("OPENSEARCH_ENDPOINT must be an https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _store_chosen(self) -> Self:
+        self._local_default(
+            "vector_store", self.vector_store, default="embedded", local_only={"embedded"}
+        )
+        if self.vector_store == "opensearch" and not self.opensearch_endpoint:
+            raise ValueError("VECTOR_STORE=opensearch needs OPENSEARCH_ENDPOINT")
+        return self
+
+
+class EmbeddingSettings(Staged):
+    """Which embedder (``shared.embeddings``), and how it is shaped. The lexical ``local``
+    embedder is the local default; a deployed stage names its own."""
+
+    embedder: Literal["local", "bedrock"] | None = Field(default=None, alias="EMBEDDER")
+    embedding_dimensions: int = Field(default=256, ge=16, le=4096, alias="EMBEDDING_DIMENSIONS")
+    bedrock_model_id: str = Field(default=TITAN_V2_MODEL_ID, min_length=1, alias="BEDROCK_MODEL_ID")
+    embedding_batch_size: int = Field(default=16, ge=1, le=128, alias="EMBEDDING_BATCH_SIZE")
+    embedding_max_attempts: int = Field(default=5, ge=1, le=20, alias="EMBEDDING_MAX_ATTEMPTS")
+
+    @model_validator(mode="after")
+    def _embedder_chosen(self) -> Self:
+        self._local_default("embedder", self.embedder, default="local", local_only={"local"})
+        if self.embedder == "bedrock" and self.embedding_dimensions not in TITAN_V2_DIMENSIONS:
+            raise ValueError(
+                f"EMBEDDING_DIMENSIONS must be one of {TITAN_V2_DIMENSIONS} with Bedrock, "
+                f"not {self.embedding_dimensions}"
+            )
+        return self

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from shared.auth import keys
+from shared.platform import keyring, pagination
 from shared.platform.db import normalize_url
 from shared.platform.errors import Conflict, Unprocessable
 from shared.platform.identity import Principal
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def session(pg_url, monkeypatch) -> Iterator[Session]:
     """A session inside one transaction that is rolled back: the test leaves no rows behind."""
-    key_set = keys.parse(keys.new_secret())
-    monkeypatch.setattr(keys, "load", lambda **_: key_set)
+    key_set = keyring.FixedRing(keyring.parse(keyring.new_secret("c1")))
+    monkeypatch.setattr(pagination, "cursor_keys", lambda: key_set)
     upgrade(pg_url)
     engine = create_engine(normalize_url(pg_url))
     with engine.connect() as conn:

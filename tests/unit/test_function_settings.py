@@ -12,18 +12,30 @@ from functions.registry import discover
 from shared.platform.settings import reset_settings
 
 REGISTRY = discover()
-BASE = {"POWERTOOLS_SERVICE_NAME": "test", "STAGE": "dev", "AWS_REGION": "us-east-1"}
+BASE = {"POWERTOOLS_SERVICE_NAME": "test", "AWS_REGION": "us-east-1"}
+#: What the API stack sets besides the grants: the web app's URL for links in emails.
+STACK_ENV = {"email": ("APP_URL",)}
 
 
 # Variables that must parse as something other than a string get a realistic value.
-TYPED = {"DATABASE_TLS": "true", "REDIS_PORT": "6379"}
+TYPED = {
+    "DATABASE_TLS": "true",
+    "REDIS_PORT": "6379",
+    "VECTOR_STORE": "opensearch",
+    "OPENSEARCH_ENDPOINT": "https://abc.us-east-1.aoss.amazonaws.com",
+    "OPENSEARCH_SERVICE": "aoss",
+    "EMBEDDER": "bedrock",
+    "APP_URL": "https://app.example.com",
+}
 
 
 def _earned_env(function, where: str) -> dict[str, str]:
     """The environment the local runner ("local") or the CDK app ("aws") gives ``function``."""
-    env = dict(BASE)
+    env = {**BASE, "STAGE": "dev" if where == "aws" else "local"}
     for access in function.needs:
         names = access.aws_env if where == "aws" else (access.env,) if access.env else ()
+        if where == "aws":
+            names = (*names, *STACK_ENV.get(access.kind, ()))
         for variable in names:
             env[variable] = TYPED.get(variable, f"value-of-{variable.lower()}")
     return env
@@ -37,8 +49,8 @@ def test_declared_needs_are_enough_for_the_settings(name, where, monkeypatch):
     monkeypatch.setattr(os, "environ", _earned_env(function, where))
     reset_settings()
     try:
-        # Then its settings validate
-        function.settings()
+        # Then its settings, and those its needs imply, validate
+        function.validate()
     finally:
         reset_settings()
 

@@ -224,6 +224,8 @@ def _refuse(monkeypatch, *, allowed: bool) -> None:
         retry_after=0 if allowed else 30,
     )
     monkeypatch.setattr("shared.platform.http._rate_limit", lambda _event: decision)
+    # A rate-limited function declares Redis: its address is set, though nothing connects.
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
 
 
 # Every kind of result a function returns: success, the app's problems, FastAPI's own 404, 405

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
 
-from shared.auth import keys, passwords, revocation
+from shared.auth import passwords, revocation
 from shared.auth.models import RefreshToken
-from shared.platform import cache
+from shared.platform import cache, keyring, pagination
 from shared.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.platform.identity import Principal
 from shared.platform.orm import Base
@@ -389,8 +389,8 @@ def test_deleting_a_missing_user_is_404(session, make_user):
 
 @pytest.fixture
 def cursor_keys(monkeypatch):
-    key_set = keys.parse(keys.new_secret())
-    monkeypatch.setattr(keys, "load", lambda **_: key_set)
+    key_set = keyring.FixedRing(keyring.parse(keyring.new_secret("c1")))
+    monkeypatch.setattr(pagination, "cursor_keys", lambda: key_set)
     return key_set
 
 

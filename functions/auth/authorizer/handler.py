@@ -1,6 +1,6 @@
 """The API Gateway Lambda authorizer: bearer token in, principal (user id, role) out."""
 
-from shared.auth import service
+from shared.auth import access
 from shared.platform.authorizer import AuthorizerFunction
 from shared.platform.declare import CACHE, DATABASE, secret
 from shared.platform.identity import Principal
@@ -15,7 +15,7 @@ function = AuthorizerFunction(
 @function.verify
 def verify(token: str) -> Principal:
     """Verify the bearer token and its revocation state."""
-    return service.principal_for_token(token)
+    return access.principal_for_token(token)
 
 
 handler = function.handler

@@ -9,13 +9,13 @@ from shared.notifications.schemas import NotificationsPage
 from shared.platform import db
 from shared.platform.declare import DATABASE, secret
 from shared.platform.http import CurrentPrincipal, HttpFunction
-from shared.platform.settings import TokenSettings
+from shared.platform.settings import ListSettings
 
 function = HttpFunction(
     method="GET",
     path="/notifications",
-    needs=(DATABASE, secret("signing-keys")),
-    settings=TokenSettings,
+    needs=(DATABASE, secret("cursor-keys")),
+    settings=ListSettings,
 )
 
 

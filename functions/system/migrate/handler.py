@@ -5,7 +5,7 @@ starts. Migrations must be expand-then-contract: the functions of the previous d
 serving while they run.
 """
 
-from shared.platform import aws, db, migrate
+from shared.platform import db, migrate, secrets
 from shared.platform.declare import DATABASE, secret
 from shared.platform.jobs import DeployJob
 from shared.platform.observability import logger
@@ -27,9 +27,7 @@ def run() -> dict[str, str | None]:
     revision = migrate.apply()
     settings = get_settings(DeploySettings)
     with db.session_scope() as session:
-        admin = ensure_admin_from_secret(
-            session, aws.secret_string(settings.admin_secret_arn, max_age=0)
-        )
+        admin = ensure_admin_from_secret(session, secrets.get(settings.admin_secret_arn, max_age=0))
     if admin == "unset":
         logger.warning("No admin email in the admin secret: no admin bootstrapped")
     return {"revision": revision, "admin": admin}
