@@ -3,17 +3,20 @@ instead (`sent_messages`)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
 @pytest.fixture
 def sent_messages(monkeypatch) -> list[tuple[str, object]]:
-    """Every ``shared.platform.queues.send(queue, message)`` of the test, in order."""
+    """Every message the test queued, in order, as ``(queue, JSON body as a dict)``: sent
+    directly (``shared.platform.queues.send``) or by the outbox (``queues.send_json``)."""
     sent: list[tuple[str, object]] = []
 
-    def record(queue: str, message: object, **_: object) -> str:
-        sent.append((queue, message))
+    def record(queue: str, body: str, **_: object) -> str:
+        sent.append((queue, json.loads(body)))
         return f"message-{len(sent)}"
 
-    monkeypatch.setattr("shared.platform.queues.send", record)
+    monkeypatch.setattr("shared.platform.queues.send_json", record)
     return sent
