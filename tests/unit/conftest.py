@@ -1,5 +1,5 @@
 """Unit tests do no I/O: a test that exercises code which queues messages collects them
-instead (`sent_messages`)."""
+instead (`sent_messages`), and Redis is fakeredis (`redis`)."""
 
 from __future__ import annotations
 
@@ -20,3 +20,15 @@ def sent_messages(monkeypatch) -> list[tuple[str, object]]:
 
     monkeypatch.setattr("shared.platform.queues.send_json", record)
     return sent
+
+
+@pytest.fixture
+def redis(monkeypatch):  # type: ignore[no-untyped-def]
+    """fakeredis in place of the Redis client (``shared.platform.cache.redis``)."""
+    import fakeredis
+
+    from shared.platform import cache
+
+    fake = fakeredis.FakeRedis(decode_responses=True)
+    monkeypatch.setattr(cache, "redis", lambda: fake)
+    return fake

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-import fakeredis
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import create_engine, select
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from functions.registry import discover
-from shared.platform import cache, outbox
+from shared.platform import outbox
 from shared.platform.declare import CACHE, DATABASE, Access
 from shared.platform.orm import Base
 from shared.platform.outbox import OutboxRow
@@ -23,13 +22,6 @@ from shared.platform.outbox import OutboxRow
 
 class Hello(BaseModel):
     id: uuid.UUID
-
-
-@pytest.fixture
-def redis(monkeypatch) -> fakeredis.FakeRedis:
-    fake = fakeredis.FakeRedis(decode_responses=True)
-    monkeypatch.setattr(cache, "redis", lambda: fake)
-    return fake
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import fakeredis
 import pytest
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
 
 from shared.auth import passwords, revocation
 from shared.auth.models import RefreshToken
-from shared.platform import cache, keyring, pagination
+from shared.platform import keyring, pagination
 from shared.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.platform.identity import Principal
 from shared.platform.orm import Base
@@ -27,13 +26,6 @@ from shared.users.schemas import UserUpdate
 FAKE_HASH = "not-a-real-hash"  # nothing here logs in: argon2 would only slow the suite down
 
 pytestmark = pytest.mark.usefixtures("sent_messages")  # notifications are queued
-
-
-@pytest.fixture
-def redis(monkeypatch) -> fakeredis.FakeRedis:
-    fake = fakeredis.FakeRedis(decode_responses=True)
-    monkeypatch.setattr(cache, "redis", lambda: fake)
-    return fake
 
 
 @pytest.fixture
