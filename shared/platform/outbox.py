@@ -215,6 +215,20 @@ def add(session: Session, *effects: Effect) -> None:
         pending.append((row_id, effect))
 
 
+def _attempt(effect: Effect, failing: dict[str, str]) -> str | None:
+    """Deliver ``effect`` unless its destination already failed (``failing``: destination ->
+    error type); None when delivered, else the error type (recorded in ``failing``)."""
+    error = failing.get(effect.destination)
+    if error is not None:
+        return error
+    try:
+        deliver(effect)
+    except Exception as exc:
+        error = failing[effect.destination] = type(exc).__name__
+        return error
+    return None
+
+
 def _forget_pending(session: Session, previous_transaction: Any) -> None:
     """A rolled-back transaction wrote nothing: deliver nothing of it now. (Rows that an earlier
     commit of the same session wrote are the relay's, after :data:`GRACE`.)"""
@@ -230,22 +244,22 @@ def _deliver_committed(session: Session, engine: Any) -> None:
         return
     delivered: list[uuid.UUID] = []
     failed: dict[uuid.UUID, str] = {}
+    failing: dict[str, str] = {}  # a destination that failed is not tried again now
     for row_id, effect in pending:
-        try:
-            deliver(effect)
-        except Exception as exc:
-            failed[row_id] = type(exc).__name__
-            logger.warning(
-                "Effect not delivered: the outbox relay will retry it",
-                extra={
-                    "outbox_id": str(row_id),
-                    "kind": effect.type,
-                    "destination": effect.destination,
-                    "error": type(exc).__name__,
-                },
-            )
-        else:
+        error = _attempt(effect, failing)
+        if error is None:
             delivered.append(row_id)
+            continue
+        failed[row_id] = error
+        logger.warning(
+            "Effect not delivered: the outbox relay will retry it",
+            extra={
+                "outbox_id": str(row_id),
+                "kind": effect.type,
+                "destination": effect.destination,
+                "error": error,
+            },
+        )
     if failed:
         from aws_lambda_powertools.metrics import MetricUnit
 
@@ -296,12 +310,17 @@ class Backlog:
 
 def relay(*, batch_size: int = 100, budget_seconds: float = 40.0) -> dict[str, int | float]:
     """Deliver every pending row that is due, batch by batch, within ``budget_seconds``; delete
-    delivered rows past :data:`RETENTION`; emit the backlog as metrics. Returns the counts."""
-    started = time.monotonic()
+    delivered rows past :data:`RETENTION`; emit the backlog as metrics. Returns the counts.
+
+    Once a destination fails in a run, its other rows are backed off without being tried: a
+    store that is down (or stalls until the client's timeout) costs the run one attempt, not
+    one per row, and the other destinations' rows still go."""
+    deadline = time.monotonic() + budget_seconds
+    failing: dict[str, str] = {}  # destination -> the error it failed with in this run
     delivered = failed = 0
-    while time.monotonic() - started < budget_seconds:
+    while time.monotonic() < deadline:
         with db.session_scope() as session:
-            done, errors, claimed = _relay_batch(session, batch_size)
+            done, errors, claimed = _relay_batch(session, batch_size, deadline, failing)
         delivered, failed = delivered + done, failed + errors
         if claimed < batch_size:
             break
@@ -321,9 +340,12 @@ def relay(*, batch_size: int = 100, budget_seconds: float = 40.0) -> dict[str, i
     }
 
 
-def _relay_batch(session: Session, batch_size: int) -> tuple[int, int, int]:
-    """Claim up to ``batch_size`` due rows (skipping rows another relay holds) and deliver them;
-    returns (delivered, failed, claimed). The delivered rows are marked in one statement."""
+def _relay_batch(
+    session: Session, batch_size: int, deadline: float, failing: dict[str, str]
+) -> tuple[int, int, int]:
+    """Claim up to ``batch_size`` due rows (skipping rows another relay holds) and deliver them
+    until ``deadline``; returns (delivered, failed, claimed). The delivered rows are marked in
+    one statement; rows left untried at the deadline stay as they were."""
     now = _now()
     rows = session.execute(
         select(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, OutboxRow.attempts)
@@ -335,29 +357,32 @@ def _relay_batch(session: Session, batch_size: int) -> tuple[int, int, int]:
     delivered: list[uuid.UUID] = []
     failed = 0
     for row in rows:
-        try:
-            deliver(_EFFECT.validate_json(row.payload))
-        except Exception as exc:
-            failed += 1
-            attempts, error = row.attempts + 1, type(exc).__name__
-            retry_at = _now() + backoff(attempts)
-            session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id)
-                .values(attempts=attempts, available_at=retry_at, last_error=error)
-            )
-            logger.warning(
-                "Outbox effect failed again: retried later",
-                extra={
-                    "outbox_id": str(row.id),
-                    "kind": row.kind,
-                    "attempts": attempts,
-                    "error": error,
-                    "next_attempt": retry_at.isoformat(),
-                },
-            )
-        else:
+        if time.monotonic() >= deadline:
+            break
+        effect = _EFFECT.validate_json(row.payload)
+        error = _attempt(effect, failing)
+        if error is None:
             delivered.append(row.id)
+            continue
+        failed += 1
+        attempts = row.attempts + 1
+        retry_at = _now() + backoff(attempts)
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row.id)
+            .values(attempts=attempts, available_at=retry_at, last_error=error)
+        )
+        logger.warning(
+            "Outbox effect failed again: retried later",
+            extra={
+                "outbox_id": str(row.id),
+                "kind": row.kind,
+                "destination": effect.destination,
+                "attempts": attempts,
+                "error": error,
+                "next_attempt": retry_at.isoformat(),
+            },
+        )
     if delivered:
         session.execute(
             update(OutboxRow).where(OutboxRow.id.in_(delivered)).values(delivered_at=_now())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -319,3 +320,56 @@ def test_an_object_put_and_a_cache_set_reach_their_stores(stores, redis_url):
     redis = redis_client(redis_url)
     assert redis.get("outbox-test:tomb") == "-"
     assert 0 < redis.ttl("outbox-test:tomb") <= 30
+
+
+def test_a_failing_destination_is_tried_once_per_run_and_the_others_still_go(stores, monkeypatch):
+    # Given three due rows for a queue that cannot be reached, and one for a queue that can
+    for note in ("x", "y", "z"):
+        write_undelivered(outbox.message("missing", Ping(id=uuid.uuid4(), note=note)))
+    write_undelivered(outbox.message("pings", Ping(id=uuid.uuid4(), note="ok")))
+    make_due(*(r.id for r in rows()))
+    tried: list[str] = []
+    real = outbox.deliver
+
+    def counting(effect: outbox.Effect) -> None:
+        tried.append(effect.destination)
+        real(effect)
+
+    monkeypatch.setattr(outbox, "deliver", counting)
+    # When the relay runs
+    result = outbox.relay()
+    # Then the broken destination was tried once, its three rows all backed off, and the
+    # reachable one delivered
+    assert sorted(tried) == ["queue missing", "queue pings"]
+    assert (result["delivered"], result["failed"], result["pending"]) == (1, 3, 3)
+    assert (
+        sorted((r.attempts, r.last_error) for r in rows() if r.delivered_at is None)
+        == [(1, "QueueNotConfigured")] * 3
+    )
+    assert [m["body"]["note"] for m in received(stores["queue_url"])] == ["ok"]
+
+
+def test_the_relay_stops_at_its_time_budget_and_leaves_the_rest_untouched(stores, monkeypatch):
+    # Given five due rows whose deliveries are slow (a store at its client timeout)
+    for n in range(5):
+        write_undelivered(outbox.message("pings", Ping(id=uuid.uuid4(), note=str(n))))
+    make_due(*(r.id for r in rows()))
+    real = outbox.deliver
+
+    def slow(effect: outbox.Effect) -> None:
+        time.sleep(0.2)
+        real(effect)
+
+    monkeypatch.setattr(outbox, "deliver", slow)
+    # When the relay runs with a budget of half a second
+    started = time.monotonic()
+    result = outbox.relay(budget_seconds=0.5)
+    # Then it returned within the budget (plus one delivery), having delivered what it could
+    assert time.monotonic() - started < 1.5
+    assert 1 <= result["delivered"] <= 3
+    assert result["pending"] == 5 - result["delivered"]
+    # And the rest is untouched: not counted as failed, due for the next run
+    untouched = [r for r in rows() if r.delivered_at is None]
+    assert all(r.attempts == 0 for r in untouched)
+    monkeypatch.setattr(outbox, "deliver", real)
+    assert outbox.relay()["pending"] == 0
