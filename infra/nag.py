@@ -146,6 +146,7 @@ def _managed(name: str) -> str:
 
 
 FUNCTION_ROLE = "*Function/Function/ServiceRole/Resource"
+RESTORE_CHECK_ROLE = "RestoreCheck/Function/ServiceRole/Resource"
 FUNCTION_POLICY = "*Function/Function/ServiceRole/DefaultPolicy/Resource"
 METHODS = "Api/RestApi/Default/**/Resource"
 PUBLIC_ROUTES = (
@@ -353,7 +354,7 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "AwsSolutions-IAM4",
         "api",
-        (FUNCTION_ROLE,),
+        (FUNCTION_ROLE, RESTORE_CHECK_ROLE),
         "AWSLambdaBasicExecutionRole: the AWS managed policy for a function's own logs"
         " (logs:CreateLogGroup, CreateLogStream, PutLogEvents), kept current by AWS with the"
         " Lambda logging service; each function writes to its own log group.",
@@ -362,7 +363,7 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "AwsSolutions-IAM4",
         "api",
-        (FUNCTION_ROLE,),
+        (FUNCTION_ROLE, RESTORE_CHECK_ROLE),
         "AWSLambdaVPCAccessExecutionRole, only on functions in the VPC (those that need"
         " Postgres or Redis): the AWS managed policy with the ec2 network-interface actions"
         " Lambda needs to attach the function to its subnets; its ec2:Describe* actions"
@@ -398,10 +399,23 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "AwsSolutions-IAM5",
         "api",
+        ("RestoreCheck/Function/ServiceRole/DefaultPolicy/Resource",),
+        "The restore check: backup:PutRestoreValidationResult has no resource type to scope it"
+        " to (the restore job is a request parameter), and X-Ray's two actions have none"
+        " either. Matched only while every statement on '*' allows these and nothing else.",
+        findings=("Resource::*",),
+        when=any_resource_only_for(
+            "backup:PutRestoreValidationResult", "xray:PutTraceSegments", "xray:PutTelemetryRecords"
+        ),
+        envs=("prod",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "api",
         (FUNCTION_POLICY,),
         "'<bucket arn>/*': object-level access to a declared bucket of the stateful stack."
         " Object keys are chosen at run time, per owner and document (object_key in"
-        " shared/documents/service.py), so an object grant covers the bucket's keys by nature.",
+        " shared/documents/storage.py), so an object grant covers the bucket's keys by nature.",
         findings=(STATEFUL_BUCKET_OBJECTS,),
     ),
     Suppression(

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_backup as backup
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.components.backup import RETENTION_DAYS
+from infra.components.data_plane import POSTGRES_PORT, Network
 from infra.config import StageConfig
 
 
@@ -140,3 +143,79 @@ class Replication(Construct):
                 )
             ],
         )
+
+
+#: AWS Backup's name rules for restore testing plans: letters, digits and underscores.
+def restore_testing_plan_name(stage: StageConfig) -> str:
+    return f"stratus_{stage.name}_database"
+
+
+class RestoreTesting(Construct):
+    """AWS Backup restore testing of the database: every Sunday at 05:00 UTC the latest recovery
+    point of the last week is restored into the isolated subnets (a small instance class, its
+    own security group), validated by the restore check function (``infra/lambdas``), and
+    deleted after the validation window."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        stage: StageConfig,
+        network: Network,
+        instance: rds.DatabaseInstance,
+        vault: backup.IBackupVault,
+        role: iam.IRole,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.subnet_group = rds.SubnetGroup(
+            self,
+            "Subnets",
+            vpc=network.vpc,
+            vpc_subnets=network.subnets,
+            description=f"Stratus {stage.name}: restore tests of the database",
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        # What the restored copy accepts: Postgres from the restore check function only.
+        self.restored = ec2.SecurityGroup(
+            self, "RestoredSecurityGroup", vpc=network.vpc, description="Restored test databases"
+        )
+        self.checkers = ec2.SecurityGroup(
+            self, "CheckerSecurityGroup", vpc=network.vpc, description="The restore check"
+        )
+        self.restored.add_ingress_rule(
+            self.checkers, ec2.Port.tcp(POSTGRES_PORT), "from the restore check function"
+        )
+        self.plan = backup.CfnRestoreTestingPlan(
+            self,
+            "Plan",
+            restore_testing_plan_name=restore_testing_plan_name(stage),
+            schedule_expression="cron(0 5 ? * SUN *)",
+            start_window_hours=8,
+            recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
+                algorithm="LATEST_WITHIN_WINDOW",
+                include_vaults=[vault.backup_vault_arn],
+                recovery_point_types=["SNAPSHOT"],
+                selection_window_days=7,
+            ),
+        )
+        self.selection = backup.CfnRestoreTestingSelection(
+            self,
+            "Selection",
+            restore_testing_plan_name=restore_testing_plan_name(stage),
+            restore_testing_selection_name="database",
+            protected_resource_type="RDS",
+            protected_resource_arns=[instance.instance_arn],
+            iam_role_arn=role.role_arn,
+            restore_metadata_overrides={
+                "dbsubnetgroupname": self.subnet_group.subnet_group_name,
+                "vpcsecuritygroupids": cdk.Fn.join(
+                    "", ['["', self.restored.security_group_id, '"]']
+                ),
+                "dbinstanceclass": "db.t4g.micro",
+                "multiaz": "false",
+                "publiclyaccessible": "false",
+            },
+            validation_window_hours=4,
+        )
+        self.selection.add_dependency(self.plan)

@@ -10,6 +10,9 @@ from typing import Any
 
 from functions.registry import Registry
 
+#: Logical id prefixes of the functions of infra/lambdas, which no declaration makes.
+INFRA_FUNCTIONS = ("RestoreCheck",)
+
 
 @dataclass
 class Synthesized:
@@ -41,11 +44,12 @@ class Synthesized:
         return {k: copy.deepcopy(r) for k, r in resources.items() if r["Type"] == type_}
 
     def functions(self) -> dict[str, dict[str, Any]]:
-        """The API stack's functions made by StratusFunction (they all carry the layer)."""
+        """The API stack's functions made by StratusFunction for the registry (they all carry
+        the layer), not the infrastructure's own (``infra/lambdas``: the restore check)."""
         return {
             logical_id: resource
             for logical_id, resource in self.resources(self.api, "AWS::Lambda::Function").items()
-            if resource["Properties"].get("Layers")
+            if resource["Properties"].get("Layers") and not logical_id.startswith(INFRA_FUNCTIONS)
         }
 
     def function(self, name: str) -> tuple[str, dict[str, Any]]:

@@ -136,3 +136,47 @@ def test_the_recovery_region_comes_from_the_stage_or_the_deployer(given, expecte
 def test_a_malformed_recovery_region_fails_the_synth(given):
     with pytest.raises(ConfigurationError, match="dr_region"):
         recovery_region(given, STAGES["prod"])
+
+
+def test_prod_restores_the_database_every_week_and_a_function_validates_it(synthesized_prod):
+    prod = synthesized_prod
+    # Given the weekly restore testing plan of the latest recovery point of the vault
+    (plan,) = prod.resources(prod.stateful, "AWS::Backup::RestoreTestingPlan").values()
+    properties = plan["Properties"]
+    assert properties["ScheduleExpression"] == "cron(0 5 ? * SUN *)"
+    selection_rule = properties["RecoveryPointSelection"]
+    assert selection_rule["Algorithm"] == "LATEST_WITHIN_WINDOW"
+    assert selection_rule["SelectionWindowDays"] == 7
+    # And it restores the database instance, into the isolated subnets, as a small instance
+    (selection,) = prod.resources(prod.stateful, "AWS::Backup::RestoreTestingSelection").values()
+    assert selection["Properties"]["ProtectedResourceType"] == "RDS"
+    assert "PostgresInstance" in json.dumps(selection["Properties"]["ProtectedResourceArns"])
+    overrides = selection["Properties"]["RestoreMetadataOverrides"]
+    assert {"dbsubnetgroupname", "vpcsecuritygroupids", "dbinstanceclass"} <= set(overrides)
+    assert overrides["publiclyaccessible"] == "false"
+    # Then a completed restore test runs the restore check, in the VPC
+    rules = [
+        r
+        for r in prod.resources(prod.api, "AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.backup"]
+    ]
+    (rule,) = rules
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["Restore Job State Change"]
+    assert pattern["detail"]["status"] == ["COMPLETED"]
+    target = json.dumps(rule["Properties"]["Targets"])
+    assert "RestoreCheckFunction" in target
+    checks = {
+        k: f
+        for k, f in prod.resources(prod.api, "AWS::Lambda::Function").items()
+        if k.startswith("RestoreCheckFunction")
+    }
+    (check,) = checks.values()
+    assert check["Properties"]["VpcConfig"]["SubnetIds"]
+    # And AWS Backup is reachable from the isolated subnets to take the verdict
+    endpoints = prod.resources(prod.stateful, "AWS::EC2::VPCEndpoint").values()
+    assert any("backup" in json.dumps(e["Properties"]["ServiceName"]) for e in endpoints)
+
+
+def test_dev_runs_no_restore_tests(synthesized):
+    assert not synthesized.resources(synthesized.stateful, "AWS::Backup::RestoreTestingPlan")
