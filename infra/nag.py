@@ -33,7 +33,7 @@ PACK = "AwsSolutions"
 #: cdk-nag refuses shorter reasons; ours should say why, not just that.
 MIN_REASON_LENGTH = 40
 
-StackKind = Literal["stateful", "api"]
+StackKind = Literal["stateful", "api", "recovery"]
 ENVS = ("dev", "prod")
 
 
@@ -146,6 +146,7 @@ def _managed(name: str) -> str:
 
 
 FUNCTION_ROLE = "*Function/Function/ServiceRole/Resource"
+RESTORE_CHECK_ROLE = "RestoreCheck/Function/ServiceRole/Resource"
 FUNCTION_POLICY = "*Function/Function/ServiceRole/DefaultPolicy/Resource"
 METHODS = "Api/RestApi/Default/**/Resource"
 PUBLIC_ROUTES = (
@@ -164,6 +165,31 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         " delivers them best effort. Objects are reached only through the functions' roles and"
         " the presigned URLs they issue (public access blocked, owner-enforced, TLS only);"
         " if an object-level audit is required, CloudTrail S3 data events give a reliable one.",
+    ),
+    Suppression(
+        "AwsSolutions-S1",
+        "recovery",
+        ("*Replica/Bucket/Resource",),
+        "A replica in the recovery region, written only by S3 Replication from its source bucket"
+        " (whose reasons for no server access logs apply); nothing reads it until a region is"
+        " lost (docs/operations/runbooks/lose-a-region.md). CloudTrail data events would audit it.",
+        envs=("prod",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "stateful",
+        ("*Replication/Role/DefaultPolicy/Resource",),
+        "S3 Replication's role reads every object version of its one source bucket and writes"
+        " every key of its one replica: object keys are not known in advance, so the object ARNs"
+        " end in /*; the actions are the named replication ones only, on those two buckets.",
+        findings=(
+            re.compile(r"Resource::<[A-Za-z0-9]+Bucket[0-9A-F]{8}\.Arn>/\*"),
+            re.compile(
+                r"Resource::arn:<AWS::Partition>:s3:::stratus-[a-z0-9]+-[a-z0-9-]+-replica-"
+                r"<AWS::AccountId>/\*"
+            ),
+        ),
+        envs=("prod",),
     ),
     Suppression(
         "AwsSolutions-SMG4",
@@ -328,7 +354,7 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "AwsSolutions-IAM4",
         "api",
-        (FUNCTION_ROLE,),
+        (FUNCTION_ROLE, RESTORE_CHECK_ROLE),
         "AWSLambdaBasicExecutionRole: the AWS managed policy for a function's own logs"
         " (logs:CreateLogGroup, CreateLogStream, PutLogEvents), kept current by AWS with the"
         " Lambda logging service; each function writes to its own log group.",
@@ -337,7 +363,7 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "AwsSolutions-IAM4",
         "api",
-        (FUNCTION_ROLE,),
+        (FUNCTION_ROLE, RESTORE_CHECK_ROLE),
         "AWSLambdaVPCAccessExecutionRole, only on functions in the VPC (those that need"
         " Postgres or Redis): the AWS managed policy with the ec2 network-interface actions"
         " Lambda needs to attach the function to its subnets; its ec2:Describe* actions"
@@ -373,10 +399,23 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "AwsSolutions-IAM5",
         "api",
+        ("RestoreCheck/Function/ServiceRole/DefaultPolicy/Resource",),
+        "The restore check: backup:PutRestoreValidationResult has no resource type to scope it"
+        " to (the restore job is a request parameter), and X-Ray's two actions have none"
+        " either. Matched only while every statement on '*' allows these and nothing else.",
+        findings=("Resource::*",),
+        when=any_resource_only_for(
+            "backup:PutRestoreValidationResult", "xray:PutTraceSegments", "xray:PutTelemetryRecords"
+        ),
+        envs=("prod",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "api",
         (FUNCTION_POLICY,),
         "'<bucket arn>/*': object-level access to a declared bucket of the stateful stack."
         " Object keys are chosen at run time, per owner and document (object_key in"
-        " shared/documents/service.py), so an object grant covers the bucket's keys by nature.",
+        " shared/documents/storage.py), so an object grant covers the bucket's keys by nature.",
         findings=(STATEFUL_BUCKET_OBJECTS,),
     ),
     Suppression(

@@ -21,6 +21,12 @@ os.environ.update(
 )
 
 
+# The network rule: loopback only, enforced for every test of the session.
+from tests.support import network_guard
+
+network_guard.install()
+
+
 @pytest.fixture
 def lambda_context():
     from local.lambda_context import LambdaContext

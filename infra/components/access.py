@@ -22,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 
 from infra.components.data_plane import DATABASE_NAME, Network, Postgres, Redis
 from infra.components.email import EmailSender
+from infra.components.recovery import RestoreTesting
 from infra.components.vectors import VectorStore
 from infra.config import ConfigurationError, StageConfig
 from shared.platform.declare import Access
@@ -46,6 +47,7 @@ class DataPlane:
     database: Postgres
     cache: Redis
     vectors: VectorStore | None = None
+    restore_testing: RestoreTesting | None = None
 
 
 @dataclass(frozen=True)

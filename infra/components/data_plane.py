@@ -55,7 +55,13 @@ class Network(Construct):
     AWS APIs are reached through an S3 gateway endpoint (free) and the interface endpoints of
     :data:`INTERFACE_ENDPOINTS`. A flow log records the traffic the security groups reject."""
 
-    def __init__(self, scope: Construct, id_: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        extra_endpoints: dict[str, ec2.InterfaceVpcEndpointAwsService] | None = None,
+    ) -> None:
         super().__init__(scope, id_)
         self.vpc = ec2.Vpc(
             self,
@@ -90,7 +96,7 @@ class Network(Construct):
             name: self.vpc.add_interface_endpoint(
                 f"{name}Endpoint", service=service, subnets=self.subnets, private_dns_enabled=True
             )
-            for name, service in INTERFACE_ENDPOINTS.items()
+            for name, service in {**INTERFACE_ENDPOINTS, **(extra_endpoints or {})}.items()
         }
 
 

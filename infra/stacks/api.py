@@ -17,6 +17,7 @@ from infra.components.api import StratusApi
 from infra.components.function import DependencyLayer, StratusFunction
 from infra.components.monitoring import Monitoring
 from infra.components.naming import pascal
+from infra.components.restore_check import RestoreCheck
 from infra.components.schedule import Schedule
 from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
@@ -132,6 +133,14 @@ class ApiStack(cdk.Stack):
                         bucket_name=owned.bucket_name,
                     )
                 queue.receive_object_created(notifying[trigger.s3_bucket])
+
+        # Prod: the weekly restore test of the database is validated by a function of this stack.
+        if resources.data is not None and resources.data.restore_testing is not None:
+            self.restore_check: RestoreCheck | None = RestoreCheck(
+                self, "RestoreCheck", stage=stage, data=resources.data, layer=layer.layer
+            )
+        else:
+            self.restore_check = None
 
         for entry, schedule in registry.schedules:
             Schedule(

@@ -5,10 +5,12 @@ Termination protection is on."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_backup as backup
+from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from infra import context
@@ -17,6 +19,7 @@ from infra.components.backup import BackupPlan
 from infra.components.data_plane import Network, Postgres, Redis
 from infra.components.email import EmailSender
 from infra.components.naming import pascal
+from infra.components.recovery import Replication, RestoreTesting, recovery_vault_arn
 from infra.components.storage import StratusBucket, StratusSecret
 from infra.components.vectors import VectorStore
 from infra.config import StageConfig
@@ -54,7 +57,16 @@ class StatefulStack(cdk.Stack):
         }
         # The VPC lives here, with the stores it exists for: their security group rules stay in
         # one stack, and termination protection covers the network as much as the data.
-        network = Network(self, "Network")
+        network = Network(
+            self,
+            "Network",
+            # The restore check reports to AWS Backup from the isolated subnets.
+            extra_endpoints=(
+                {"Backup": ec2.InterfaceVpcEndpointAwsService.BACKUP}
+                if stage.restore_testing
+                else None
+            ),
+        )
         # The vector store and the SES identity exist when a function needs them.
         vectors = None
         if "vectors" in needs:
@@ -75,13 +87,43 @@ class StatefulStack(cdk.Stack):
             if "email" in needs
             else None
         )
-        # Daily recovery points kept 30 days, of the buckets and the database.
-        self.backup = BackupPlan(self, "Backup", stage=stage)
+        # The recovery region (prod): every bucket replicated there within 15 minutes.
+        self.replication = (
+            {
+                name: Replication(
+                    self, f"{pascal(name)}Replication", bucket=c.bucket, stage=stage, name=name
+                )
+                for name, c in self.buckets.items()
+            }
+            if stage.dr_region
+            else {}
+        )
+        # Point-in-time recovery (30 days) and daily recovery points kept 30 days, of the
+        # buckets and the database; the daily ones copied to the recovery region (prod).
+        self.backup = BackupPlan(
+            self,
+            "Backup",
+            stage=stage,
+            copy_to=recovery_vault_arn(stage) if stage.dr_region else None,
+        )
         self.backup.add_buckets([c.bucket for c in self.buckets.values()])
         self.backup.add_resources(
             [backup.BackupResource.from_rds_database_instance(self.data.database.instance)]
         )
         self.backup.select()
+        if stage.restore_testing:
+            self.data = replace(
+                self.data,
+                restore_testing=RestoreTesting(
+                    self,
+                    "RestoreTesting",
+                    stage=stage,
+                    network=network,
+                    instance=self.data.database.instance,
+                    vault=self.backup.vault,
+                    role=self.backup.role,
+                ),
+            )
 
     @property
     def resources(self) -> SharedResources:

@@ -71,6 +71,15 @@ def apply(revision: str = "head", engine: Engine | None = None) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def known_revisions() -> set[str]:
+    """Every revision of this code's migrations."""
+    from alembic.script import ScriptDirectory
+
+    return {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+
+
 def _knows(revision: str) -> bool:
     """True when ``revision`` is one of this code's migrations."""
     from alembic.script import ScriptDirectory
