@@ -222,9 +222,10 @@ def test_redis_refusing_writes_during_a_password_change(client, redis_server):
         headers=user.headers,
     )
     answered = time.monotonic()
-    # Then the change is answered 204, not 500, in seconds
+    # Then the change is answered 204, not 500, within the function's timeout (each Redis
+    # write waits for the client's ~2 s timeout: the rate limiter's, then the invalidation's)
     assert changed.status_code == 204, changed.text
-    assert answered - started < 9
+    assert answered - started < 10
     # And the other device is refused within the cache bound, while writes are still refused
     seen = watch_refusal(client, other_device, seconds=CACHE_SECONDS + 2.5)
     assert {status for _, status in seen} <= {200, 401}
