@@ -224,7 +224,12 @@ class Gateway:
         """A gateway response, with ``Access-Control-Allow-Origin`` when an origin is set (the
         CDK app adds it to every gateway response); any other reply unchanged."""
         if self.frontend_origin is not None and reply.gateway_response:
-            reply.headers.append(("Access-Control-Allow-Origin", self.frontend_origin))
+            # The CDK app's gateway responses (infra/components/api.py): readable, headers too.
+            reply.headers += [
+                ("Access-Control-Allow-Origin", self.frontend_origin),
+                ("Access-Control-Expose-Headers", ",".join(CORS_EXPOSE_HEADERS)),
+                ("Vary", "Origin"),
+            ]
         return reply
 
     def methods_at(self, path: str) -> list[str]:

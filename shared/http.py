@@ -47,13 +47,19 @@ REQUEST_ID_HEADER = "X-Request-Id"
 #: What a browser on the frontend's origin may send (the preflight's allowed headers), and what
 #: it may read from a response besides the CORS-safelisted ones. The one list: the CDK app's
 #: CORS options, the local runner's preflight and every function's response use it.
-CORS_ALLOW_HEADERS: tuple[str, ...] = ("Authorization", "Content-Type", REQUEST_ID_HEADER)
+CORS_ALLOW_HEADERS: tuple[str, ...] = (
+    "Authorization",
+    "Content-Type",
+    REQUEST_ID_HEADER,
+    "X-Session-Mode",  # browser session mode (shared.auth.schemas)
+)
 CORS_EXPOSE_HEADERS: tuple[str, ...] = (
     REQUEST_ID_HEADER,
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
     "Retry-After",
+    "WWW-Authenticate",
 )
 #: How long a browser may cache a preflight answer (the CDK app's ``max_age``).
 CORS_MAX_AGE_SECONDS = 3600
