@@ -72,7 +72,13 @@ def deliver(message: Notify) -> str:
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return "already-sent"
     try:
-        _send_email(email, render(message.kind, {"name": name, **message.data}, for_email=True))
+        rendered = render(
+            message.kind,
+            {"name": name, **message.data},
+            for_email=True,
+            app_url=get_settings(Email).app_url,
+        )
+        _send_email(email, rendered)
     except Exception:
         _set_email_status(message.id, "pending")
         raise
