@@ -11,7 +11,9 @@ const REPO = resolve(__dirname, "../../..");
 export const ADMIN_EMAIL = "admin@stratus.test";
 export const ADMIN_PASSWORD = "admin password for the browser suite";
 
-function start(name: string, env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
+type Runner = { proc: ChildProcess; url: string; moto: string };
+
+function start(name: string, env: Record<string, string>): Promise<Runner> {
   const python = process.env.PYTHON ?? join(REPO, ".venv/bin/python");
   const proc = spawn(python, ["-m", "local"], {
     cwd: REPO,
@@ -36,12 +38,13 @@ function start(name: string, env: Record<string, string>): Promise<{ proc: Child
     const timer = setTimeout(() => fail(new Error(`runner ${name} did not start:\n${output}`)), 90_000);
     const read = (chunk: Buffer) => {
       output += chunk.toString();
-      const found = /Stratus is running at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (found?.[1]) {
+      const url = /Stratus is running at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      const moto = /AWS \(moto\)\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      if (url && moto && output.includes("Ctrl-C stops.")) {
         clearTimeout(timer);
         proc.stdout?.off("data", read);
         proc.stdout?.resume(); // keep draining: a full pipe would block the runner
-        done({ proc, url: found[1] });
+        done({ proc, url, moto });
       }
     };
     proc.stdout?.on("data", read);
@@ -53,18 +56,24 @@ function start(name: string, env: Record<string, string>): Promise<{ proc: Child
 }
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
+  const started = Date.now();
   const [main, short] = await Promise.all([
     start("main", {}),
     start("short-ttl", { ACCESS_TOKEN_TTL_SECONDS: "60" }),
   ]);
   process.env.STRATUS_URL = main.url;
+  process.env.STRATUS_MOTO_URL = main.moto; // SES under moto keeps the emails it "sent"
   process.env.STRATUS_SHORT_TTL_URL = short.url;
+  console.log(`local runners up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${main.url}, ${short.url} (60 s tokens)`);
   return async () => {
-    for (const { proc } of [main, short]) {
-      const stopped = new Promise((done) => proc.once("exit", done));
-      proc.kill("SIGINT");
-      await Promise.race([stopped, new Promise((done) => setTimeout(done, 10_000))]);
-      if (proc.exitCode === null) proc.kill("SIGKILL");
-    }
+    // Both at once: Ctrl-C, as a developer stops `make local`, then a kill after a grace period
+    await Promise.all(
+      [main, short].map(async ({ proc }) => {
+        const stopped = new Promise((done) => proc.once("exit", done));
+        proc.kill("SIGINT");
+        await Promise.race([stopped, new Promise((done) => setTimeout(done, 5_000))]);
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      }),
+    );
   };
 }

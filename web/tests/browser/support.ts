@@ -49,3 +49,17 @@ export async function logIn(page: Page, base: string, email: string, password = 
 /** The page's own live regions (Next.js adds a route announcer with role="alert" of its own). */
 export const STATUS = 'main p.status[role="status"]';
 export const ALERT = 'main p.error[role="alert"]';
+
+type SentEmail = { subject: string; body: string; destinations: { ToAddresses: string[] } };
+
+/** The emails SES (moto, in the runner) has sent to ``address`` with ``subject``: the inbox. */
+export async function inbox(address: string, subject: string): Promise<SentEmail[]> {
+  const moto = process.env.STRATUS_MOTO_URL;
+  if (!moto) throw new Error("STRATUS_MOTO_URL is unset: run through playwright.config.ts");
+  const data = (await (await fetch(`${moto}/moto-api/data.json`)).json()) as {
+    ses?: { Message?: SentEmail[] };
+  };
+  return (data.ses?.Message ?? []).filter(
+    (m) => m.subject === subject && m.destinations.ToAddresses.includes(address),
+  );
+}

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { anonymous, describe } from "@/api/client";
 import { PageTitle } from "@/components/PageTitle";
 import { Status, type Message } from "@/components/Status";
+import { Submit } from "@/components/Submit";
 
 export default function ForgotPassword() {
   const [message, setMessage] = useState<Message>(null);
@@ -27,7 +28,7 @@ export default function ForgotPassword() {
           Email
           <input name="email" type="email" autoComplete="email" required />
         </label>
-        <button type="submit">Email me a reset link</button>
+        <Submit>Email me a reset link</Submit>
       </form>
       <Status message={message} />
       <p>

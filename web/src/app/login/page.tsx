@@ -6,6 +6,7 @@ import { PageTitle } from "@/components/PageTitle";
 import { Status, type Message } from "@/components/Status";
 import { logIn } from "@/lib/auth";
 import { useSession } from "@/lib/useSession";
+import { Submit } from "@/components/Submit";
 
 export default function LogIn() {
   const router = useRouter();
@@ -38,9 +39,9 @@ export default function LogIn() {
           Password
           <input name="password" type="password" autoComplete="current-password" required />
         </label>
-        <button type="submit" disabled={busy}>
+        <Submit disabled={busy}>
           Sign in
-        </button>
+        </Submit>
       </form>
       <Status message={message} />
       <p>

@@ -6,6 +6,7 @@ import { useEffect, useState } from "react";
 import { anonymous, describe } from "@/api/client";
 import { PageTitle } from "@/components/PageTitle";
 import { Status, type Message } from "@/components/Status";
+import { Submit } from "@/components/Submit";
 
 export default function ResetPassword() {
   const [token, setToken] = useState("");
@@ -62,7 +63,7 @@ export default function ResetPassword() {
             New password, again
             <input name="confirm" type="password" autoComplete="new-password" required minLength={12} maxLength={128} />
           </label>
-          <button type="submit">Set the new password</button>
+          <Submit>Set the new password</Submit>
         </form>
       )}
       <Status message={message} />

@@ -6,6 +6,7 @@ import { anonymous, describe } from "@/api/client";
 import { PageTitle } from "@/components/PageTitle";
 import { Status, type Message } from "@/components/Status";
 import { logIn } from "@/lib/auth";
+import { Submit } from "@/components/Submit";
 
 export default function SignUp() {
   const router = useRouter();
@@ -52,9 +53,9 @@ export default function SignUp() {
           Password <span className="hint">12 to 128 characters</span>
           <input name="password" type="password" autoComplete="new-password" required minLength={12} maxLength={128} />
         </label>
-        <button type="submit" disabled={busy}>
+        <Submit disabled={busy}>
           Sign up
-        </button>
+        </Submit>
       </form>
       <Status message={message} />
       <p>

@@ -7,6 +7,7 @@ import { Status, type Message } from "@/components/Status";
 import { forget } from "@/lib/session";
 import { reloadMe } from "@/lib/auth";
 import { useSession } from "@/lib/useSession";
+import { Submit } from "@/components/Submit";
 
 export default function Account() {
   const session = useSession();
@@ -67,7 +68,7 @@ export default function Account() {
             Name
             <input name="name" defaultValue={user.name} required maxLength={200} />
           </label>
-          <button type="submit">Save the name</button>
+          <Submit>Save the name</Submit>
         </form>
       </section>
       <section aria-labelledby="password-heading">
@@ -81,7 +82,7 @@ export default function Account() {
             New password <span className="hint">12 to 128 characters; every session is signed out</span>
             <input name="new" type="password" autoComplete="new-password" required minLength={12} maxLength={128} />
           </label>
-          <button type="submit">Change the password</button>
+          <Submit>Change the password</Submit>
         </form>
       </section>
       <section aria-labelledby="reset-heading">

@@ -7,6 +7,7 @@ import { PageTitle } from "@/components/PageTitle";
 import { Status, type Message } from "@/components/Status";
 import { contentTypeOf, uploadFile } from "@/lib/upload";
 import { useSession } from "@/lib/useSession";
+import { Submit } from "@/components/Submit";
 
 const SETTLED = new Set(["ready", "failed"]);
 const POLL_MS = 1000;
@@ -133,9 +134,9 @@ export default function Documents() {
               File <span className="hint">PDF, text, Markdown, HTML, CSV or JSON, up to 10 MiB</span>
               <input ref={fileInput} name="file" type="file" required accept=".pdf,.txt,.md,.html,.csv,.json" />
             </label>
-            <button type="submit" disabled={progress !== null}>
+            <Submit disabled={progress !== null}>
               Upload
-            </button>
+            </Submit>
             {progress !== null ? (
               <label>
                 Upload progress
@@ -204,7 +205,7 @@ function Row({
               New title
               <input name="title" defaultValue={doc.title} required maxLength={200} autoFocus />
             </label>
-            <button type="submit">Save</button>
+            <Submit>Save</Submit>
             <button type="button" onClick={() => setEditing(false)}>
               Cancel
             </button>

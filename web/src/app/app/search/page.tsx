@@ -5,6 +5,7 @@ import { useState } from "react";
 import { api, describe, type SearchResult } from "@/api/client";
 import { PageTitle } from "@/components/PageTitle";
 import { Status, type Message } from "@/components/Status";
+import { Submit } from "@/components/Submit";
 
 export default function Search() {
   const [results, setResults] = useState<SearchResult[] | null>(null);
@@ -34,7 +35,7 @@ export default function Search() {
           What are you looking for?
           <input name="query" type="search" required maxLength={2000} />
         </label>
-        <button type="submit">Search</button>
+        <Submit>Search</Submit>
       </form>
       <Status message={message} />
       {results && results.length > 0 ? (
