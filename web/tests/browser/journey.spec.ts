@@ -90,6 +90,17 @@ test("a member signs up, uploads a PDF, finds it, is notified, renames, deletes 
   await page.getByRole("button", { name: "Search" }).click();
   await expect(page.getByText("Nothing matched.")).toBeVisible();
 
+  // A file that cannot be parsed ends failed, and the page says why
+  await page.getByRole("link", { name: "Documents" }).click();
+  await page.getByLabel(/^File/).setInputFiles(join(FIXTURES, "corrupt.pdf"));
+  await page.getByRole("button", { name: "Upload" }).click();
+  const broken = page.getByRole("row", { name: /corrupt\.pdf/ });
+  await expect(broken.locator("[data-status]")).toHaveAttribute("data-status", "failed", { timeout: 45_000 });
+  await expect(page.locator(ALERT)).toContainText("“corrupt.pdf” failed:");
+  await broken.getByRole("button", { name: "Delete corrupt.pdf" }).click();
+  await page.getByRole("button", { name: "Yes, delete" }).click();
+  await expect(page.getByText("No documents yet.")).toBeVisible();
+
   // The account page
   await page.getByRole("link", { name: "Account" }).click();
   await expect(page.getByRole("heading", { level: 1, name: "Your account" })).toBeFocused();

@@ -32,6 +32,21 @@ export default function Documents() {
     void load();
   }, [load]);
 
+  // A document's fresh state; when it has just become ready or failed, say so.
+  const shown = useRef<Document[]>([]);
+  shown.current = documents;
+  const track = useCallback((data: Document) => {
+    const before = shown.current.find((d) => d.id === data.id);
+    if (before && before.status !== data.status && SETTLED.has(data.status)) {
+      setMessage(
+        data.status === "ready"
+          ? { kind: "info", text: `“${data.title}” is ready.` }
+          : { kind: "error", text: `“${data.title}” failed: ${data.error ?? "unknown error"}` },
+      );
+    }
+    setDocuments((all) => all.map((d) => (d.id === data.id ? data : d)));
+  }, []);
+
   // Live status: poll each document that is still on its way until it is ready or failed.
   const pending = documents.filter((d) => !SETTLED.has(d.status)).map((d) => d.id);
   const pendingKey = pending.join(",");
@@ -40,22 +55,11 @@ export default function Documents() {
     const timer = setInterval(async () => {
       for (const id of pendingKey.split(",")) {
         const { data } = await api.GET("/documents/{id}", { params: { path: { id } } });
-        if (!data) continue;
-        setDocuments((all) => {
-          const before = all.find((d) => d.id === id);
-          if (before && before.status !== data.status && SETTLED.has(data.status)) {
-            setMessage(
-              data.status === "ready"
-                ? { kind: "info", text: `“${data.title}” is ready.` }
-                : { kind: "error", text: `“${data.title}” failed: ${data.error ?? "unknown error"}` },
-            );
-          }
-          return all.map((d) => (d.id === id ? data : d));
-        });
+        if (data) track(data);
       }
     }, POLL_MS);
     return () => clearInterval(timer);
-  }, [pendingKey]);
+  }, [pendingKey, track]);
 
   async function upload(event: React.FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -86,7 +90,7 @@ export default function Documents() {
       setMessage({ kind: "info", text: `“${title}” is uploaded: processing.` });
       formElement.reset();
       const fresh = await api.GET("/documents/{id}", { params: { path: { id: data.document.id } } });
-      if (fresh.data) setDocuments((all) => all.map((d) => (d.id === fresh.data.id ? fresh.data : d)));
+      if (fresh.data) track(fresh.data);
     } catch (failure) {
       setMessage({ kind: "error", text: (failure as Error).message });
     } finally {
