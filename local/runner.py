@@ -200,6 +200,7 @@ class LocalRunner:
         there is one."""
         import fastapi_offline
 
+        from infra.web import SECURITY_HEADERS, content_security_policy
         from local.site import StaticSite
 
         assets = Path(fastapi_offline.__file__).parent / "static"
@@ -208,7 +209,13 @@ class LocalRunner:
         if web_dir is not None:
             if not (web_dir / "index.html").is_file():
                 raise RuntimeError(f"{web_dir} holds no exported web app: run `make web-build`")
-            sites.append(StaticSite(web_dir))
+            # The CDN's security headers; the page may connect to the local S3 (uploads).
+            assert self.s3proxy is not None
+            headers = {
+                **SECURITY_HEADERS,
+                "Content-Security-Policy": content_security_policy([self.s3proxy.endpoint]),
+            }
+            sites.append(StaticSite(web_dir, headers=headers))
         return tuple(sites)
 
     @staticmethod

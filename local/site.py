@@ -14,19 +14,27 @@ import mimetypes
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
+from infra.web import HASHED_ASSETS, IMMUTABLE, REVALIDATE
 from local.gateway import Reply
 
-#: Next.js puts content-hashed assets here: cached for a year, as the CDN caches them.
-IMMUTABLE_PREFIX = "/_next/static/"
+IMMUTABLE_PREFIX = f"/{HASHED_ASSETS}/"
 
 
 class StaticSite:
     """The files under ``root``, served below ``prefix``."""
 
-    def __init__(self, root: Path, *, prefix: str = "/", not_found: str | None = "404.html"):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        prefix: str = "/",
+        not_found: str | None = "404.html",
+        headers: dict[str, str] | None = None,
+    ):
         self.root = root.resolve()
         self.prefix = prefix
         self.not_found = not_found
+        self.headers = headers or {}  # what the CDN adds (security headers), as it adds them
 
     def file_for(self, path: str) -> Path | None:
         """The file serving URL ``path``, or None."""
@@ -59,10 +67,6 @@ class StaticSite:
         media = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
         if media.startswith("text/") or media in ("application/javascript", "image/svg+xml"):
             media += "; charset=utf-8"
-        cache = (
-            "public, max-age=31536000, immutable"
-            if path.startswith(IMMUTABLE_PREFIX)
-            else "no-cache"
-        )
-        headers = [("Content-Type", media), ("Cache-Control", cache)]
+        cache = IMMUTABLE if path.startswith(IMMUTABLE_PREFIX) else REVALIDATE
+        headers = [("Content-Type", media), ("Cache-Control", cache), *self.headers.items()]
         return Reply(status, headers, found.read_bytes())

@@ -35,11 +35,13 @@ class Synthesized:
         return {k: copy.deepcopy(r) for k, r in resources.items() if r["Type"] == type_}
 
     def functions(self) -> dict[str, dict[str, Any]]:
-        """The API stack's functions made by StratusFunction (they all carry the layer)."""
+        """The API stack's functions made by StratusFunction (they all carry the layer and
+        APP_VERSION; CDK's own, such as the site deployment's, carry neither or only a layer)."""
         return {
             logical_id: resource
             for logical_id, resource in self.resources(self.api, "AWS::Lambda::Function").items()
             if resource["Properties"].get("Layers")
+            and "APP_VERSION" in resource["Properties"].get("Environment", {}).get("Variables", {})
         }
 
     def function(self, name: str) -> tuple[str, dict[str, Any]]:
@@ -101,6 +103,9 @@ def synthesize(
 
     from infra.app import build_app, stack_names
 
+    # A stand-in for web/out, so that what the tests see does not depend on whether the app
+    # was built on this machine (-c site_dir= overrides it).
+    context = {"site_dir": str(fake_site(outdir.parent / f"{outdir.name}-site")), **(context or {})}
     app = build_app(
         registry=registry, env=env, layer_dir=layer_dir, outdir=str(outdir), context=context
     )
@@ -116,6 +121,14 @@ def synthesize(
         api_artifact=api,
         api_stack=app.node.find_child(api_name),
     )
+
+
+def fake_site(directory: Path) -> Path:
+    """A minimal exported app: a page and a content-hashed script."""
+    (directory / "_next" / "static" / "chunks").mkdir(parents=True, exist_ok=True)
+    (directory / "index.html").write_text("<!doctype html><title>Stratus</title>")
+    (directory / "_next" / "static" / "chunks" / "app-0123abcd.js").write_text("0")
+    return directory
 
 
 def actions_of(statements: list[dict[str, Any]]) -> set[str]:

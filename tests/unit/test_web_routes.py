@@ -11,8 +11,7 @@ APP_DIR = REPO_ROOT / "web" / "src" / "app"
 
 def page_paths() -> list[str]:
     return sorted(
-        "/" + "/".join(page.parent.relative_to(APP_DIR).parts)
-        for page in APP_DIR.rglob("page.tsx")
+        "/" + "/".join(page.parent.relative_to(APP_DIR).parts) for page in APP_DIR.rglob("page.tsx")
     )
 
 

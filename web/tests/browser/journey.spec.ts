@@ -10,8 +10,16 @@ test("a member signs up, uploads a PDF, finds it, is notified, renames, deletes 
   const base = main();
   const email = uniqueEmail("journey");
 
+  // The page runs under the CDN's Content-Security-Policy (the runner sends the same one)
+  const violations: string[] = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+
   // The sign-up page, then straight into the app
-  await page.goto(`${base}/signup`);
+  const signup = await page.goto(`${base}/signup`);
+  expect(signup?.headers()["content-security-policy"]).toContain("connect-src 'self' http://127.0.0.1:");
+  expect(signup?.headers()["x-frame-options"]).toBe("DENY");
   await shot(page, "01-signup");
   await signUp(page, base, email, "Ada Lovelace");
   await expect(page.getByText(`${email} (member)`)).toBeVisible();
@@ -119,4 +127,5 @@ test("a member signs up, uploads a PDF, finds it, is notified, renames, deletes 
   await page.getByLabel("Password").fill(`${PASSWORD} nope`);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.locator(ALERT)).toHaveText("The email or password is not correct.");
+  expect(violations).toEqual([]);
 });
