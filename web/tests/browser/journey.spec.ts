@@ -114,6 +114,11 @@ test("a member signs up, uploads a PDF, finds it, is notified, renames, deletes 
   await expect(page.getByRole("heading", { level: 1, name: "Your account" })).toBeFocused();
   await shot(page, "05-account");
 
+  // A member has no users page: no link to it, and the page itself says so
+  await expect(page.getByRole("link", { name: "Users" })).toHaveCount(0);
+  await page.goto(`${base}/app/admin/users`);
+  await expect(page.getByText("Only admins may see this page.")).toBeVisible();
+
   // Log out: back to sign in, the cookie is cleared, and a reload does not bring the session back
   await page.getByRole("button", { name: "Log out" }).click();
   await expect(page).toHaveURL(`${base}/login`);

@@ -18,6 +18,7 @@ test("a user resets a forgotten password through the emailed link", async ({ pag
   await page.getByLabel("Email").fill(email);
   await page.getByRole("button", { name: "Email me a reset link" }).click();
   await expect(page.locator(STATUS)).toContainText(`If an account exists for ${email}`);
+  await shot(page, "11-forgot-password");
 
   // The email links to this origin's reset page, the token in the fragment
   await expect.poll(async () => (await inbox(email, "Reset your Stratus password")).length, { timeout: 45_000 }).toBe(1);

@@ -60,9 +60,9 @@ test("an admin makes a member a viewer, who sees no upload control and gets a cl
   await expect(adminPage.locator(STATUS)).toHaveText(`${email} is deactivated.`);
   await expect(row.getByRole("button", { name: `Reactivate ${email}` })).toBeVisible();
 
-  // A non-admin never sees the users page's data
+  // And, deactivated, its session is gone at once: any page sends it back to sign in
   await memberPage.goto(`${base}/app/admin/users`);
-  await expect(memberPage).toHaveURL(`${base}/login`); // deactivated: its session is gone too
+  await expect(memberPage).toHaveURL(`${base}/login`);
   await member.close();
   await admin.close();
 });
