@@ -50,6 +50,7 @@ test: lint typecheck web-check ## lint, type-check and run every suite (unit, in
 lint: .venv/.installed ## ruff lint and format check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
 format: .venv/.installed ## apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .

@@ -2,8 +2,8 @@
 
 The CDK app turns :data:`GATEWAY_RESPONSES` into the REST API's gateway responses and the local
 runner answers the same way, so an unknown route, a rejected token or a throttled call look
-identical in both: an RFC 9457 problem like the ones ``shared.http`` produces. The binary media
-types are the bodies API Gateway passes to functions base64-encoded.
+identical in both: an RFC 9457 problem like the ones ``shared.platform.http`` produces. The binary
+media types are the bodies API Gateway passes to functions base64-encoded.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import PROBLEM_CONTENT_TYPE
+from shared.platform.errors import PROBLEM_CONTENT_TYPE, Problem
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,9 @@ class GatewayResponse:
 
     def body(self, request_id: str) -> dict[str, Any]:
         """The problem document; the CDK app passes ``"$context.requestId"`` as the id."""
-        return {
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "request_id": request_id,
-        }
+        return Problem(
+            title=self.title, status=self.status, detail=self.detail, request_id=request_id
+        ).body()
 
     @property
     def all_headers(self) -> dict[str, str]:
@@ -70,9 +66,6 @@ _RESPONSES = (
         "Something failed on our side. Quote the request id when reporting it.",
     ),
 )
-
-#: Every response carries it; on a gateway response it is API Gateway's own request id.
-REQUEST_ID_HEADER = "X-Request-Id"
 
 #: Gateway responses by API Gateway response type.
 GATEWAY_RESPONSES: dict[str, GatewayResponse] = {r.type: r for r in _RESPONSES}

@@ -17,8 +17,9 @@ from typing import Any
 
 from functions.registry import REPO_ROOT, Registry, discover
 from infra.config import project_version
-from shared.http import REQUEST_ID_HEADER, HttpFunction, build_app
-from shared.schemas import Problem
+from shared.platform.errors import Problem
+from shared.platform.http import HttpFunction, build_app
+from shared.platform.observability import REQUEST_ID_HEADER
 
 TITLE = "Stratus API"
 DOC_PATH = REPO_ROOT / "docs" / "openapi.json"

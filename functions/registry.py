@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
-from shared.declare import (
+from shared.platform.declare import (
     AuthorizerTrigger,
     Bucket,
     DeployTrigger,

@@ -3,8 +3,8 @@ worker it feeds). The CDK app and the local runner both create exactly these."""
 
 import json
 
-from shared.auth.keys import new_secret
-from shared.declare import Bucket, Secret
+from shared.platform.declare import Bucket, Secret
+from shared.platform.keyring import new_secret
 
 BUCKETS: tuple[Bucket, ...] = (Bucket("uploads"),)
 
@@ -16,6 +16,16 @@ SECRETS: tuple[Secret, ...] = (
         # Deployed with one generated key, k1, current.
         template=(("current", "k1"),),
         generate_key="k1",
+    ),
+    Secret(
+        "cursor-keys",
+        description=(
+            "Pagination cursor keys: {current: kid, <kid>: key, ...} (rotate by adding); "
+            "apart from the token keys, so a listing function can mint no token"
+        ),
+        local_value=lambda: new_secret("c1"),
+        template=(("current", "c1"),),
+        generate_key="c1",
     ),
     Secret(
         "admin",

@@ -20,7 +20,7 @@ def frontend_origin(scope: Construct) -> str | None:
     sends: no path, no trailing slash), so a typo fails the synth, not every request."""
     from pydantic import ValidationError
 
-    from shared.settings import Cors
+    from shared.platform.settings import Cors
 
     given = value(scope, "frontend_origin")
     try:

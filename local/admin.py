@@ -19,8 +19,8 @@ def main(argv: list[str]) -> int:
     email, password = argv
     LOCAL_DIR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{LOCAL_DIR / 'stratus.db'}")
-    from shared import db
-    from shared.migrate import upgrade
+    from shared.platform import db
+    from shared.platform.migrate import upgrade
     from shared.users.service import ensure_admin
 
     upgrade(os.environ["DATABASE_URL"])

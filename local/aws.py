@@ -9,7 +9,7 @@ from typing import Any
 
 from functions.registry import Registry
 from local.lambda_context import ACCOUNT_ID, REGION
-from shared.declare import env_name
+from shared.platform.settings import env_name
 
 LOCAL_STAGE = "local"
 
@@ -144,7 +144,7 @@ def provision(registry: Registry, session: Any, endpoint: str) -> Provisioned:
 
     if any("email" in entry.function.need_kinds for entry in registry):
         # SES sends only from a verified identity; in AWS the CDK app verifies the sender
-        from shared.settings import Email
+        from shared.platform.settings import Email
 
         sender = Email().email_sender
         ses = session.client("ses", endpoint_url=endpoint, region_name=REGION)

@@ -39,7 +39,7 @@ def model_example(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def http_event(entry: Entry) -> dict[str, Any]:
-    from shared.http import HttpFunction
+    from shared.platform.http import HttpFunction
 
     fn = entry.function
     assert isinstance(fn, HttpFunction)

@@ -9,7 +9,8 @@ base64-encoded, as API Gateway does.
 With a frontend origin (``FRONTEND_ORIGIN``, as the CDK app's ``frontend_origin``), an OPTIONS
 preflight on a declared path is answered by the gateway itself (the CDK app's mock integration:
 204, no authorizer, no function), and the gateway's own responses carry
-``Access-Control-Allow-Origin``; the functions add their CORS headers themselves (``shared.http``).
+``Access-Control-Allow-Origin``; the functions add their CORS headers themselves
+(``shared.platform.http``).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from threading import Lock, Thread
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_HEADER
+from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
 from functions.registry import Entry, Registry
 from local.invoke import invoke
 from local.lambda_context import ACCOUNT_ID, REGION
-from shared.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
-from shared.settings import Cors
+from shared.platform.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
+from shared.platform.observability import REQUEST_ID_HEADER
+from shared.platform.settings import Cors
 
 API_ID = "localapi"
 STAGE = "local"

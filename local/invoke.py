@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
         event = json.load(fh)
     runner = LocalRunner(registry, RunnerConfig.from_env(), serve=False)
     # stdout carries the response only: the deploy job's and the handler's logs go to stderr
-    from shared.observability import logger
+    from shared.platform.observability import logger
 
     logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
     with contextlib.redirect_stdout(sys.stderr):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from functions.registry import Entry
 from local.invoke import Invocation, invoke
-from shared.declare import QueueTrigger
+from shared.platform.declare import QueueTrigger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -191,7 +191,7 @@ class LocalRunner:
 
     @staticmethod
     def _reset_settings() -> None:
-        from shared.settings import reset_settings
+        from shared.platform.settings import reset_settings
 
         reset_settings()
 
@@ -220,7 +220,8 @@ class LocalRunner:
 
     @staticmethod
     def _reset_clients() -> None:
-        from shared import aws, cache, db, embeddings, vectors
+        from shared import embeddings, vectors
+        from shared.platform import aws, cache, db
 
         aws.reset()
         db.reset()
@@ -235,7 +236,7 @@ class LocalRunner:
         password = self.config.function_env.get("ADMIN_PASSWORD")
         secret_arn = os.environ.get("ADMIN_SECRET_ARN")
         if email and password and secret_arn:
-            from shared import aws
+            from shared.platform import aws
 
             aws.client("secretsmanager").put_secret_value(
                 SecretId=secret_arn, SecretString=json.dumps({"email": email, "password": password})

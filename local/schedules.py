@@ -1,7 +1,7 @@
 """The local runner's stand-in for EventBridge scheduled rules.
 
-Each declared :class:`~shared.declare.ScheduleTrigger` runs its job's real handler on the same
-"Scheduled Event" EventBridge sends, on its own daemon thread, every interval of its
+Each declared :class:`~shared.platform.declare.ScheduleTrigger` runs its job's real handler on the
+same "Scheduled Event" EventBridge sends, on its own daemon thread, every interval of its
 ``rate(...)`` expression (the first run one interval after start, as a new rule does).
 
 ``cron(...)`` expressions are refused at startup: EventBridge's six-field dialect (year field,
@@ -26,7 +26,7 @@ from functions.registry import Entry, Registry
 from local.aws import physical_name
 from local.invoke import Invocation, invoke
 from local.lambda_context import ACCOUNT_ID, REGION
-from shared.declare import ScheduleTrigger
+from shared.platform.declare import ScheduleTrigger
 
 _UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 _RATE = re.compile(r"^rate\((?P<value>[^\s()]+)\s+(?P<unit>[^\s()]+)\)$")

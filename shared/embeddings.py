@@ -6,8 +6,9 @@
   "invoice" and "invoices"); synonyms and paraphrases do not. It serves the local runner, the
   tests and any stage that needs search without Bedrock.
 - :class:`BedrockEmbedder` (``EMBEDDER=bedrock``): Amazon Titan Text Embeddings V2 on Amazon
-  Bedrock, one ``InvokeModel`` call per text, up to ``EMBEDDING_BATCH_SIZE`` calls at a time,
-  retried with capped exponential backoff and full jitter while Bedrock throttles.
+  Bedrock, one ``InvokeModel`` call per text, up to ``EMBEDDING_BATCH_SIZE`` calls at a time;
+  throttling and a model that is not ready yet are retried by botocore's standard retry mode
+  (exponential backoff, full jitter, ``EMBEDDING_MAX_ATTEMPTS`` attempts).
 
 Both return L2-normalized vectors of ``EMBEDDING_DIMENSIONS`` floats, so cosine similarity is
 their dot product. Vectors of the two implementations are not comparable: an index built with
@@ -20,42 +21,19 @@ import hashlib
 import json
 import math
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cache, lru_cache
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Protocol
 
-from pydantic import Field, model_validator
+from shared.platform.settings import (
+    TITAN_V2_DIMENSIONS,
+    TITAN_V2_MODEL_ID,
+    EmbeddingSettings,
+    get_settings,
+)
 
-from shared.settings import Settings, get_settings
-
-TITAN_V2_MODEL_ID = "amazon.titan-embed-text-v2:0"
-TITAN_V2_DIMENSIONS = (256, 512, 1024)
 # Titan Text Embeddings V2 accepts up to 8,192 tokens or 50,000 characters of input.
 TITAN_V2_MAX_CHARS = 50_000
-
-# Retried: Bedrock's own transient errors and botocore's throttling codes
-# (botocore.retries.standard.ThrottledRetryableChecker).
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ServiceUnavailableException",
-        "ModelNotReadyException",
-        "Throttling",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "EC2ThrottledException",
-    }
-)
 
 
 class Embedder(Protocol):
@@ -68,25 +46,6 @@ class Embedder(Protocol):
 
 class EmbeddingError(Exception):
     """The embedding service failed or answered something that is not an embedding."""
-
-
-class EmbeddingSettings(Settings):
-    """Which embedder the function uses, and how it is shaped."""
-
-    embedder: Literal["local", "bedrock"] = Field(default="local", alias="EMBEDDER")
-    embedding_dimensions: int = Field(default=256, ge=16, le=4096, alias="EMBEDDING_DIMENSIONS")
-    bedrock_model_id: str = Field(default=TITAN_V2_MODEL_ID, min_length=1, alias="BEDROCK_MODEL_ID")
-    embedding_batch_size: int = Field(default=16, ge=1, le=128, alias="EMBEDDING_BATCH_SIZE")
-    embedding_max_attempts: int = Field(default=5, ge=1, le=20, alias="EMBEDDING_MAX_ATTEMPTS")
-
-    @model_validator(mode="after")
-    def _bedrock_dimensions(self) -> Self:
-        if self.embedder == "bedrock" and self.embedding_dimensions not in TITAN_V2_DIMENSIONS:
-            raise ValueError(
-                f"EMBEDDING_DIMENSIONS must be one of {TITAN_V2_DIMENSIONS} with Bedrock, "
-                f"not {self.embedding_dimensions}"
-            )
-        return self
 
 
 @cache
@@ -211,27 +170,22 @@ class BedrockEmbedder:
     """Titan Text Embeddings V2 through ``bedrock-runtime`` ``InvokeModel``.
 
     Titan V2 embeds one text per call, so a batch runs up to ``batch_size`` calls at once in a
-    thread pool (boto3 clients are thread-safe); results keep the input order. A throttled or
-    not-yet-ready call is retried up to ``max_attempts`` attempts in all, sleeping
-    ``uniform(0, min(max_delay, base_delay * 2 ** retry))`` in between (full jitter); any other
-    error raises :class:`EmbeddingError` at once. Texts longer than Titan's limit are truncated.
+    thread pool (boto3 clients are thread-safe); results keep the input order. The client
+    retries throttling and not-yet-ready answers itself (botocore's standard mode,
+    ``max_attempts`` attempts in all); whatever still fails raises :class:`EmbeddingError`.
+    Texts longer than Titan's limit are truncated.
 
-    ``client`` defaults to ``shared.aws.client("bedrock-runtime")``, created on first use;
-    ``sleep`` and ``random`` are there for tests.
+    ``client`` defaults to ``shared.platform.aws.client("bedrock-runtime")``, created on first use.
     """
 
     def __init__(
         self,
         *,
         dimensions: int = 256,
-        model_id: str = "amazon.titan-embed-text-v2:0",
+        model_id: str = TITAN_V2_MODEL_ID,
         batch_size: int = 16,
         max_attempts: int = 5,
-        base_delay: float = 0.2,
-        max_delay: float = 5.0,
         client: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-        random: Callable[[], float] | None = None,
     ) -> None:
         if dimensions not in TITAN_V2_DIMENSIONS:
             raise ValueError(f"Titan V2 dimensions are {TITAN_V2_DIMENSIONS}, not {dimensions}")
@@ -241,23 +195,15 @@ class BedrockEmbedder:
         self.model_id = model_id
         self.batch_size = batch_size
         self.max_attempts = max_attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
         self._client = client
-        self._sleep = sleep
-        if random is None:
-            import random as random_module
-
-            random = random_module.random
-        self._random = random
 
     @property
     def client(self) -> Any:
         """The bedrock-runtime client (the shared, cached one unless one was injected)."""
         if self._client is None:
-            from shared import aws
+            from shared.platform import aws
 
-            self._client = aws.client("bedrock-runtime")
+            self._client = aws.client("bedrock-runtime", max_attempts=self.max_attempts)
         return self._client
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
@@ -279,11 +225,6 @@ class BedrockEmbedder:
                     future.cancel()
                 raise
 
-    def delay(self, retry: int) -> float:
-        """The sleep before retry number ``retry`` (1 for the first retry): full jitter."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
-        return self._random() * ceiling
-
     def _embed_one(self, text: str) -> list[float]:
         if not text.strip():
             raise EmbeddingError("Cannot embed an empty text.")
@@ -294,29 +235,19 @@ class BedrockEmbedder:
                 "normalize": True,
             }
         )
-        client = self.client
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                response = client.invoke_model(
-                    modelId=self.model_id,
-                    body=body,
-                    contentType="application/json",
-                    accept="application/json",
-                )
-            except Exception as exc:
-                code = _error_code(exc)
-                if code in RETRYABLE_ERROR_CODES:
-                    if attempt < self.max_attempts:
-                        self._sleep(self.delay(attempt))
-                        continue
-                    raise EmbeddingError(
-                        f"Bedrock is still unavailable ({code}) after {attempt} attempts."
-                    ) from exc
-                if code is None and not _is_botocore_error(exc):
-                    raise  # a bug here, not a failure of the service
-                raise EmbeddingError(f"Bedrock failed to embed a text: {exc}") from exc
-            return self._parse(response)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        try:
+            response = self.client.invoke_model(
+                modelId=self.model_id,
+                body=body,
+                contentType="application/json",
+                accept="application/json",
+            )
+        except Exception as exc:
+            code = _error_code(exc)
+            if code is None and not _is_botocore_error(exc):
+                raise  # a bug here, not a failure of the service
+            raise EmbeddingError(f"Bedrock failed to embed a text ({code or exc}).") from exc
+        return self._parse(response)
 
     def _parse(self, response: Any) -> list[float]:
         try:

@@ -34,7 +34,7 @@ def log_lines():
     import io
     import json
 
-    from shared.observability import logger
+    from shared.platform.observability import logger
 
     buffer = io.StringIO()
     handler = logger.registered_handler

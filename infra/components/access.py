@@ -1,7 +1,7 @@
 """What a function's ``needs`` turn into: an environment variable and a ``grant_*`` each.
 
-The variable names come from ``shared.declare`` (``Access.aws_env``), the convention the local
-runner and the settings share; a need naming a resource nobody declared fails the synth. A
+The variable names come from ``shared.platform.declare`` (``Access.aws_env``), the convention the
+local runner and the settings share; a need naming a resource nobody declared fails the synth. A
 function that needs Postgres or Redis gets the endpoint and the ARN of the secret holding the
 credentials (never a password), and joins the VPC through :func:`placement`.
 """
@@ -24,8 +24,8 @@ from infra.components.data_plane import DATABASE_NAME, Network, Postgres, Redis
 from infra.components.email import EmailSender
 from infra.components.vectors import VectorStore
 from infra.config import ConfigurationError, StageConfig
-from shared.declare import Access
-from shared.embeddings import TITAN_V2_MODEL_ID as BEDROCK_MODEL_ID
+from shared.platform.declare import Access
+from shared.platform.settings import TITAN_V2_MODEL_ID as BEDROCK_MODEL_ID
 
 T = TypeVar("T")
 

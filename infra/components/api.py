@@ -12,11 +12,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES, REQUEST_ID_HEADER
+from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
 from infra.components.retention import LOG_RETENTION
 from infra.config import ConfigurationError, StageConfig
-from shared.declare import AuthorizerTrigger, Route
-from shared.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
+from shared.platform.declare import AuthorizerTrigger, Route
+from shared.platform.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
+from shared.platform.observability import REQUEST_ID_HEADER
 
 #: API Gateway's integration timeout: a function behind the API must finish before it.
 INTEGRATION_TIMEOUT_SECONDS = 29
@@ -79,6 +80,7 @@ class StratusApi(Construct):
                 expose_headers=list(CORS_EXPOSE_HEADERS),
                 max_age=cdk.Duration.seconds(CORS_MAX_AGE_SECONDS),
             )
+        self._stage_name = stage.name
         self.rest_api = apigateway.RestApi(
             self,
             "RestApi",
@@ -132,7 +134,7 @@ class StratusApi(Construct):
         )
         # API Gateway's own error responses carry the CORS headers too, so a browser can read
         # the problem document, its request id and Retry-After (the functions add their own:
-        # FRONTEND_ORIGIN, shared.http).
+        # FRONTEND_ORIGIN, shared.platform.http).
         cors_headers = (
             {
                 "Access-Control-Allow-Origin": frontend_origin,
@@ -164,6 +166,16 @@ class StratusApi(Construct):
     def url(self) -> str:
         return self.rest_api.url
 
+    @property
+    def base_url(self) -> str:
+        """The stage's URL built from the API's id alone, so a function of this API may carry it
+        (``rest_api.url`` names the deployment stage, which depends on the functions)."""
+        stack = cdk.Stack.of(self)
+        return (
+            f"https://{self.rest_api.rest_api_id}.execute-api.{stack.region}"
+            f".{stack.url_suffix}/{self._stage_name}/"
+        )
+
     def add_route(self, route: Route, function: lambda_.IFunction) -> apigateway.Method:
         """``route`` served by ``function`` through a Lambda proxy integration."""
         timeout = function.timeout if isinstance(function, lambda_.Function) else None
@@ -176,7 +188,7 @@ class StratusApi(Construct):
         integration = apigateway.LambdaIntegration(function, allow_test_invoke=False)
         authorizer = self._token_authorizer() if route.auth else None
         if route.auth and authorizer is None:
-            # Still closed: shared.http answers 401 when the request carries no principal.
+            # Still closed: shared.platform.http answers 401 when the request carries no principal.
             cdk.Annotations.of(self).add_warning_v2(
                 "stratus:route-without-authorizer",
                 f"{route.method} {route.path} requires auth but no authorizer is declared",

@@ -7,7 +7,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from shared.declare import ScheduleTrigger
+from shared.platform.declare import ScheduleTrigger
 
 
 class Schedule(Construct):

@@ -35,7 +35,7 @@ from infra.components.retention import LOG_RETENTION
 from infra.config import StageConfig
 from infra.web import HASHED_ASSETS, IMMUTABLE, REVALIDATE, SECURITY_HEADERS
 from infra.web import content_security_policy as csp
-from shared.declare import Route
+from shared.platform.declare import Route
 
 #: Extension-less paths are pages: ``/app/documents`` is ``/app/documents.html``.
 PAGE_REWRITE = """function handler(event) {

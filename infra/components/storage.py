@@ -10,7 +10,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import StageConfig
-from shared.declare import Bucket, Secret
+from shared.platform.declare import Bucket, Secret
 
 
 def _removal_policy(stage: StageConfig) -> cdk.RemovalPolicy:

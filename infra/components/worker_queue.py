@@ -11,7 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import ConfigurationError
-from shared.declare import QueueTrigger
+from shared.platform.declare import QueueTrigger
 
 #: AWS's advice for a queue feeding Lambda: visibility at least six times the function timeout,
 #: so a batch being retried by the poller is not handed out again meanwhile.

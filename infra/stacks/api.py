@@ -22,9 +22,10 @@ from infra.components.site import Site
 from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
 from infra.config import ConfigurationError, StageConfig, worker_connection_budget
-from shared.settings import Database
+from shared.platform.settings import Database
 
-#: Connections one execution environment holds (shared.db's pool; DATABASE_POOL_SIZE unset).
+#: Connections one execution environment holds (shared.platform.db's pool; DATABASE_POOL_SIZE
+#: unset).
 DATABASE_POOL_SIZE = Database.model_fields["database_pool_size"].default
 
 
@@ -91,6 +92,10 @@ class ApiStack(cdk.Stack):
             )
             for entry, route in registry.routes:
                 self.api.add_route(route, functions[entry.name].function)
+            if not frontend_origin:  # no web app's origin: emails link to the API itself
+                for f in functions.values():
+                    if "email" in f.entry.function.need_kinds:
+                        f.function.add_environment("APP_URL", self.api.base_url)
             cdk.CfnOutput(self, "ApiUrl", value=self.api.url, description="The API's base URL")
             # The web app and the API on one CloudFront origin (infra/components/site.py).
             self.site: Site | None = Site(

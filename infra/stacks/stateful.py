@@ -20,7 +20,7 @@ from infra.components.naming import pascal
 from infra.components.storage import StratusBucket, StratusSecret
 from infra.components.vectors import VectorStore
 from infra.config import StageConfig
-from shared.declare import Bucket, Secret
+from shared.platform.declare import Bucket, Secret
 
 
 class StatefulStack(cdk.Stack):

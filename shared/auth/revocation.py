@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from shared import cache
 from shared.auth.tokens import AccessClaims
+from shared.platform import cache
 
 DELETED = -1
 # As long as an access token lives: a version that failed to publish is stale no longer.
@@ -58,11 +58,20 @@ def is_revoked(claims: AccessClaims) -> bool:
 
 
 def _version_from_database(user_id: str) -> int:
-    from shared import db
-    from shared.models import User
+    """The user's token version in Postgres (``DELETED`` for a missing or inactive account).
 
-    with db.session_scope() as session:
-        user = session.get(User, uuid.UUID(user_id))
-        if user is None or not user.is_active:
-            return DELETED
-        return user.token_version
+    SQLAlchemy Core on the users table, no ORM: the authorizer, which calls this on a cache
+    miss, stays light to start."""
+    from sqlalchemy import Boolean, Integer, Uuid, column, select, table
+
+    from shared.platform import db
+
+    users = table(
+        "users", column("id", Uuid), column("token_version", Integer), column("is_active", Boolean)
+    )
+    query = select(users.c.token_version, users.c.is_active).where(users.c.id == uuid.UUID(user_id))
+    with db.engine().connect() as connection:
+        row = connection.execute(query).first()
+    if row is None or not row.is_active:
+        return DELETED
+    return int(row.token_version)

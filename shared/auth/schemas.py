@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Cookie, Header
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from shared.auth.passwords import MAX_LENGTH, MIN_LENGTH
-from shared.schemas import RequestModel
+from shared.platform.schemas import RequestModel
 
 
 def normalize_email(value: str) -> str:
@@ -84,31 +83,7 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
-# ---- browser session mode ----------------------------------------------------------------------
-# With ``X-Session-Mode: cookie`` the refresh token travels only in an HttpOnly cookie scoped to
-# /auth, so no script of the page can read it; the access token stays in the page's memory. The
-# header is what a cross-site form cannot send, so the cookie alone never refreshes anything.
-
-SESSION_MODE_HEADER = "X-Session-Mode"
-REFRESH_COOKIE = "stratus_refresh"
-REFRESH_COOKIE_PATH = "/auth"
-
-SessionMode = Annotated[
-    Literal["cookie"] | None,
-    Header(
-        alias=SESSION_MODE_HEADER,
-        description="`cookie`: browser session mode, the refresh token travels only in the "
-        f"`{REFRESH_COOKIE}` cookie (HttpOnly, Secure, SameSite=Strict, Path=/auth).",
-    ),
-]
-RefreshCookie = Annotated[
-    str | None,
-    Cookie(
-        alias=REFRESH_COOKIE,
-        max_length=512,
-        description=f"The refresh token; read only with `{SESSION_MODE_HEADER}: cookie`.",
-    ),
-]
+# ---- browser session mode (the header and the cookie: shared.platform.http) -------------------
 
 
 class BrowserSession(BaseModel):
@@ -121,17 +96,6 @@ class BrowserSession(BaseModel):
     @classmethod
     def of(cls, pair: TokenPair) -> BrowserSession:
         return cls(access_token=pair.access_token, expires_in=pair.expires_in)
-
-
-def refresh_cookie(token: str, *, max_age: int) -> str:
-    """The ``Set-Cookie`` value carrying ``token``; ``max_age=0`` with an empty token clears it."""
-    return (
-        f"{REFRESH_COOKIE}={token}; Max-Age={max_age}; Path={REFRESH_COOKIE_PATH}; "
-        "HttpOnly; Secure; SameSite=Strict"
-    )
-
-
-CLEARED_REFRESH_COOKIE = refresh_cookie("", max_age=0)
 
 
 class PasswordResetRequest(RequestModel):

@@ -1,29 +1,33 @@
-"""The Auth service's rules: plain functions on a database session, no HTTP or Lambda in sight."""
+"""The Auth service's rules: plain functions on a database session, no HTTP or Lambda in sight.
+
+Queries live in ``shared.auth.repository`` (tokens) and ``shared.users.repository`` (accounts).
+"""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import db
-from shared.auth import passwords, revocation, tokens
+from shared.auth import passwords, repository, revocation, tokens
 from shared.auth.schemas import LoginRequest, PasswordChange, RegisterRequest, TokenPair
-from shared.errors import (
+from shared.platform import db
+from shared.platform.errors import (
     Conflict,
     Forbidden,
     ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
 )
-from shared.http import Principal
-from shared.models import RefreshToken, User
-from shared.observability import logger
-from shared.settings import Signing, get_settings
+from shared.platform.identity import Principal
+from shared.platform.observability import logger
+from shared.platform.settings import Signing, get_settings
+from shared.users import repository as users
+from shared.users.models import User
 
+RESET_TOKEN_TTL = timedelta(minutes=30)
 INVALID_LOGIN = "The email or password is not correct."
 INVALID_REFRESH = "The refresh token is not valid."
 
@@ -34,19 +38,19 @@ def _now() -> datetime:
 
 def register(session: Session, data: RegisterRequest) -> User:
     """Create a member account; 409 when the email is taken."""
-    if session.scalar(select(User.id).where(User.email == data.email)) is not None:
-        raise Conflict("An account with this email already exists.")
+    taken = Conflict("An account with this email already exists.")
+    if users.email_taken(session, data.email):
+        raise taken
     user = User(
         email=data.email,
         name=data.name.strip(),
         password_hash=passwords.hash_password(data.password),
         role="member",
     )
-    session.add(user)
     try:
-        session.flush()
-    except IntegrityError:  # a concurrent registration won the race
-        raise Conflict("An account with this email already exists.") from None
+        users.add(session, user)
+    except users.EmailTaken:  # a concurrent registration won the race
+        raise taken from None
     from shared.notifications.messages import notify_after_commit
 
     notify_after_commit(session, user_id=user.id, kind="welcome", data={"name": user.name})
@@ -60,13 +64,12 @@ def issue_session(session: Session, user: User, *, family_id: uuid.UUID | None =
         user_id=str(user.id), role=user.role, version=user.token_version
     )
     refresh = tokens.new_refresh_token()
-    session.add(
-        RefreshToken(
-            user_id=user.id,
-            family_id=family_id or uuid.uuid4(),
-            token_hash=tokens.hash_refresh_token(refresh),
-            expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds),
-        )
+    repository.add_refresh_token(
+        session,
+        user_id=user.id,
+        family_id=family_id or uuid.uuid4(),
+        token_hash=tokens.hash_token(refresh),
+        expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=expires_in)
 
@@ -75,7 +78,7 @@ def login(session: Session, data: LoginRequest) -> TokenPair:
     """Log in. Unknown email, wrong password and a deactivated account look the same (401);
     after five failures for an email within 15 minutes every attempt is 429, whatever the
     password. Throttling fails closed: with Redis unreachable, login is 503."""
-    from shared import cache, ratelimit
+    from shared.platform import cache, ratelimit
 
     redis = cache.redis()
     try:
@@ -103,7 +106,7 @@ def login(session: Session, data: LoginRequest) -> TokenPair:
 
 def authenticate(session: Session, data: LoginRequest) -> User | None:
     """The active user with these credentials, or None; the same work either way."""
-    user = session.scalar(select(User).where(User.email == data.email))
+    user = users.by_email(session, data.email)
     ok = passwords.verify_password(user.password_hash if user else None, data.password)
     if not ok or user is None or not user.is_active:
         return None
@@ -114,8 +117,7 @@ def authenticate(session: Session, data: LoginRequest) -> User | None:
 
 def refresh(session: Session, refresh_token: str) -> TokenPair:
     """Rotate a refresh token. A spent one presented again revokes its whole family."""
-    token_hash = tokens.hash_refresh_token(refresh_token)
-    stored = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+    stored = repository.refresh_token(session, tokens.hash_token(refresh_token))
     if stored is None:
         raise Unauthorized(INVALID_REFRESH)
     user_id = stored.user_id
@@ -127,17 +129,12 @@ def refresh(session: Session, refresh_token: str) -> TokenPair:
     if stored.revoked_at is not None or stored.expires_at <= _now():
         raise Unauthorized(INVALID_REFRESH)
     # Spend it atomically: of two concurrent presentations, exactly one wins.
-    spent = session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == stored.id, RefreshToken.used_at.is_(None))
-        .values(used_at=_now())
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    if not repository.spend_refresh_token(session, stored.id, now=_now()):
         revoke_family(session, stored.family_id)
         session.commit()  # the revocation stands, although the request fails
         logger.warning("Refresh token replayed: family revoked", extra={"user": str(user_id)})
         raise Unauthorized(INVALID_REFRESH)
-    user = session.get(User, stored.user_id)
+    user = users.get(session, stored.user_id)
     if user is None or not user.is_active:
         raise Unauthorized(INVALID_REFRESH)
     return issue_session(session, user, family_id=stored.family_id)
@@ -145,11 +142,7 @@ def refresh(session: Session, refresh_token: str) -> TokenPair:
 
 def revoke_family(session: Session, family_id: uuid.UUID) -> None:
     """Revoke every refresh token of a family."""
-    session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=_now())
-    )
+    repository.revoke_family(session, family_id, now=_now())
 
 
 def logout(session: Session, principal: Principal, refresh_token: str | None) -> None:
@@ -157,11 +150,7 @@ def logout(session: Session, principal: Principal, refresh_token: str | None) ->
     if principal.jti and principal.expires_at:
         revocation.deny(principal.jti, expires_at=principal.expires_at)
     if refresh_token:
-        stored = session.scalar(
-            select(RefreshToken).where(
-                RefreshToken.token_hash == tokens.hash_refresh_token(refresh_token)
-            )
-        )
+        stored = repository.refresh_token(session, tokens.hash_token(refresh_token))
         if stored is not None and stored.user_id == principal.user_id:
             revoke_family(session, stored.family_id)
 
@@ -169,11 +158,7 @@ def logout(session: Session, principal: Principal, refresh_token: str | None) ->
 def revoke_all_sessions(session: Session, user: User) -> None:
     """Every access and refresh token of ``user`` stops working at once."""
     user.token_version += 1
-    session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=_now())
-    )
+    repository.revoke_user_refresh_tokens(session, user.id, now=_now())
     session.flush()
     user_id, version = str(user.id), user.token_version
     db.after_commit(session, lambda: revocation.publish_version(user_id, version))
@@ -181,7 +166,7 @@ def revoke_all_sessions(session: Session, user: User) -> None:
 
 def change_password(session: Session, principal: Principal, data: PasswordChange) -> None:
     """Change the caller's password; every session of the user is revoked."""
-    user = session.get(User, principal.user_id)
+    user = users.get(session, principal.user_id)
     if user is None:
         raise Unauthorized()
     if not passwords.verify_password(user.password_hash, data.current_password):
@@ -203,29 +188,45 @@ def request_password_reset(email: str) -> None:
 def confirm_password_reset(session: Session, token: str, new_password: str) -> None:
     """Set a new password with a one-time token: 400 for an unknown, expired or used token.
     Every session of the user is revoked."""
-    from shared.errors import BadRequest
-    from shared.models import PasswordResetToken
-    from shared.notifications.service import hash_reset_token
+    from shared.platform.errors import BadRequest
 
     invalid = BadRequest("The reset token is not valid, has expired or was already used.")
-    stored = session.scalar(
-        select(PasswordResetToken).where(PasswordResetToken.token_hash == hash_reset_token(token))
-    )
+    stored = repository.reset_token(session, tokens.hash_token(token))
     if stored is None or stored.used_at is not None or stored.expires_at <= _now():
         raise invalid
-    spent = session.execute(
-        update(PasswordResetToken)
-        .where(PasswordResetToken.id == stored.id, PasswordResetToken.used_at.is_(None))
-        .values(used_at=_now())
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    if not repository.spend_reset_token(session, stored.id, now=_now()):
         raise invalid
-    user = session.get(User, stored.user_id)
+    user = users.get(session, stored.user_id)
     if user is None or not user.is_active:
         raise invalid
     user.password_hash = passwords.hash_password(new_password)
     revoke_all_sessions(session, user)
     _account_changed(session, user, "Your password was reset. Every session was signed out.")
+
+
+def issue_reset_token(
+    session: Session, *, email: str, token_id: uuid.UUID
+) -> tuple[uuid.UUID, str] | None:
+    """A new one-time reset token (valid 30 minutes) for the active account with ``email``, as
+    ``(user id, token)``; None when there is no such account. Issued again under the same id (a
+    retry after a failed send), it replaces the previous token."""
+    user = users.by_email(session, email)
+    if user is None or not user.is_active:
+        return None
+    token = secrets.token_urlsafe(32)
+    repository.put_reset_token(
+        session,
+        token_id=token_id,
+        user_id=user.id,
+        token_hash=tokens.hash_token(token),
+        expires_at=_now() + RESET_TOKEN_TTL,
+    )
+    return user.id, token
+
+
+def remove_expired_tokens(session: Session, *, now: datetime) -> dict[str, int]:
+    """Delete expired refresh tokens and spent or expired reset tokens (maintenance)."""
+    return repository.delete_expired(session, now=now)
 
 
 def _account_changed(session: Session, user: User, change: str) -> None:

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from shared.auth import keys
-from shared.settings import Signing, get_settings
+from shared.platform.settings import Signing, get_settings
 
 ALGORITHM = "HS256"
 _KID_MAX_LENGTH = 64
@@ -113,6 +113,6 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def hash_refresh_token(token: str) -> str:
-    """What is stored for a refresh token: its SHA-256, hex."""
+def hash_token(token: str) -> str:
+    """What is stored for an opaque token (refresh or password reset): its SHA-256, hex."""
     return hashlib.sha256(token.encode()).hexdigest()

@@ -19,13 +19,12 @@ from typing import Literal
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, delete, or_, select, update
 
-from shared import aws, db
-from shared.models import Chunk, Document
+from shared.documents import repository, storage
+from shared.documents.models import Document
 from shared.notifications.messages import Kind
-from shared.observability import logger
-from shared.settings import Storage, get_settings
+from shared.platform import db
+from shared.platform.observability import logger
 
 STALE_AFTER = timedelta(minutes=15)
 EMBED_BATCH = 64
@@ -100,24 +99,12 @@ def ingest_notification(notification: S3Notification) -> list[Outcome]:
 
 def _claim(key: str) -> Document | None:
     with db.session_scope() as session:
-        document = session.scalar(select(Document).where(Document.s3_key == key))
+        document = repository.by_key(session, key)
         if document is None:
             return None
-        claimed = session.execute(
-            update(Document)
-            .where(
-                Document.id == document.id,
-                or_(
-                    Document.status.in_(("pending_upload", "queued")),
-                    and_(
-                        Document.status == "processing",
-                        Document.processing_started_at < _now() - STALE_AFTER,
-                    ),
-                ),
-            )
-            .values(status="processing", processing_started_at=_now(), error=None)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not repository.claim(
+            session, document.id, now=_now(), stale_before=_now() - STALE_AFTER
+        ):
             return None
         session.refresh(document)
         return document
@@ -125,11 +112,7 @@ def _claim(key: str) -> Document | None:
 
 def _set_status(document_id: uuid.UUID, status: str, error: str | None = None) -> None:
     with db.session_scope() as session:
-        session.execute(
-            update(Document)
-            .where(Document.id == document_id, Document.status == "processing")
-            .values(status=status, error=error, processing_started_at=None)
-        )
+        repository.release(session, document_id, status=status, error=error)
 
 
 def ingest_object(key: str) -> Outcome:
@@ -137,8 +120,8 @@ def ingest_object(key: str) -> Outcome:
     from shared.documents.extract import ExtractionError
 
     with db.session_scope() as session:
-        exists = session.scalar(select(Document.id).where(Document.s3_key == key))
-    if exists is None:
+        exists = repository.by_key(session, key) is not None
+    if not exists:
         logger.warning("No document for this object: ignored", extra={"key": key})
         return "unknown"
     document = _claim(key)
@@ -160,20 +143,13 @@ def ingest_object(key: str) -> Outcome:
 
 
 def _read_and_split(document: Document) -> list[str]:
-    from botocore.exceptions import ClientError
-
     from shared.documents.chunking import split
     from shared.documents.extract import ExtractionError, check_content, extract_text
 
     try:
-        response = aws.client("s3").get_object(
-            Bucket=get_settings(Storage).uploads_bucket, Key=document.s3_key
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-            raise ExtractionError("The uploaded file is missing.") from None
-        raise
-    data = response["Body"].read()
+        data = storage.read(document.s3_key)
+    except storage.Missing:
+        raise ExtractionError("The uploaded file is missing.") from None
     check_content(data, declared_type=document.content_type, declared_size=document.size_bytes)
     return split(extract_text(data, document.content_type))
 
@@ -205,20 +181,11 @@ def _store(document: Document, pieces: list[str], vectors: list[list[float]]) ->
         ]
     )
     with db.session_scope() as session:
-        current = session.get(Document, document.id, with_for_update=True)
+        current = repository.get(session, document.id, for_update=True)
         if current is None:  # deleted while it was being ingested
             store.delete_document(str(document.id))
             return "deleted"
-        session.execute(delete(Chunk).where(Chunk.document_id == document.id))
-        session.add_all(
-            Chunk(
-                document_id=document.id,
-                owner_id=document.owner_id,
-                chunk_index=index,
-                text=text,
-            )
-            for index, text in enumerate(pieces)
-        )
+        repository.replace_chunks(session, current, pieces)
         current.status = "ready"
         current.chunk_count = len(pieces)
         current.error = None

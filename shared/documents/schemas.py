@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.schemas import PublicModel, RequestModel
+from shared.platform.schemas import PublicModel, RequestModel
 
 ContentType = Literal[
     "text/plain", "text/markdown", "text/html", "text/csv", "application/json", "application/pdf"

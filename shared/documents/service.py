@@ -2,7 +2,8 @@
 
 Owners control their documents; an admin may read anyone's; a viewer writes nothing (the routes
 say so). Another user's document that the caller may not see is 404; one an admin may see but
-not change is 403.
+not change is 403. Rows live in ``shared.documents.repository``, files in
+``shared.documents.storage``, vectors in ``shared.vectors``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared import aws, db, pagination
+from shared.documents import repository, storage
+from shared.documents.models import Document
 from shared.documents.schemas import (
     DocumentCreate,
     DocumentCreated,
@@ -28,17 +29,14 @@ from shared.documents.schemas import (
     TextDocumentCreate,
     UploadForm,
 )
-from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from shared.http import Principal
-from shared.models import Chunk, Document
-from shared.settings import Limits, Storage, get_settings
+from shared.platform import db
+from shared.platform.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from shared.platform.identity import Principal
+from shared.platform.settings import Limits, Storage, get_settings
 
 NOT_FOUND = "No such document."
-
-
-def object_key(owner_id: uuid.UUID, document_id: uuid.UUID) -> str:
-    """Where a document's file lives: unique per upload, under its owner's prefix."""
-    return f"uploads/{owner_id}/{document_id}"
+#: Documents still waiting for their upload after this long are removed (maintenance).
+ABANDONED_AFTER = timedelta(hours=24)
 
 
 def _now() -> datetime:
@@ -46,8 +44,8 @@ def _now() -> datetime:
 
 
 def _readable(session: Session, principal: Principal, document_id: uuid.UUID) -> Document:
-    document = session.get(Document, document_id)
-    if document is None or (document.owner_id != principal.user_id and principal.role != "admin"):
+    document = repository.get(session, document_id)
+    if document is None or (document.owner_id != principal.user_id and not principal.is_admin):
         raise NotFound(NOT_FOUND)
     return document
 
@@ -67,31 +65,24 @@ def create(session: Session, principal: Principal, data: DocumentCreate) -> Docu
             "The file is too large.",
             errors=[FieldError(loc=("body", "size_bytes"), msg=f"At most {limit} bytes.")],
         )
-    storage = get_settings(Storage)
     document_id = uuid.uuid4()
-    key = object_key(principal.user_id, document_id)
-    document = Document(
-        id=document_id,
-        owner_id=principal.user_id,
-        title=data.title.strip(),
-        filename=data.filename,
-        content_type=data.content_type,
-        size_bytes=data.size_bytes,
-        s3_key=key,
-        status="pending_upload",
+    key = storage.object_key(principal.user_id, document_id)
+    document = repository.add(
+        session,
+        Document(
+            id=document_id,
+            owner_id=principal.user_id,
+            title=data.title.strip(),
+            filename=data.filename,
+            content_type=data.content_type,
+            size_bytes=data.size_bytes,
+            s3_key=key,
+            status="pending_upload",
+        ),
     )
-    session.add(document)
-    session.flush()
-    ttl = storage.upload_url_ttl_seconds
-    post = aws.client("s3").generate_presigned_post(
-        storage.uploads_bucket,
-        key,
-        Fields={"Content-Type": data.content_type},
-        Conditions=[
-            {"Content-Type": data.content_type},
-            ["content-length-range", 1, data.size_bytes],
-        ],
-        ExpiresIn=ttl,
+    ttl = get_settings(Storage).upload_url_ttl_seconds
+    post = storage.presigned_post(
+        key, content_type=data.content_type, max_bytes=data.size_bytes, ttl=ttl
     )
     upload = UploadForm(
         url=post["url"], fields=post["fields"], expires_at=_now() + timedelta(seconds=ttl)
@@ -101,47 +92,27 @@ def create(session: Session, principal: Principal, data: DocumentCreate) -> Docu
 
 def create_text(session: Session, principal: Principal, data: TextDocumentCreate) -> DocumentPublic:
     """A text document, stored in S3 by the service itself: already queued for ingestion."""
-    storage = get_settings(Storage)
     body = data.text.encode()
     document_id = uuid.uuid4()
-    document = Document(
-        id=document_id,
-        owner_id=principal.user_id,
-        title=data.title.strip(),
-        filename=f"{document_id}.txt",
-        content_type="text/plain",
-        size_bytes=len(body),
-        s3_key=object_key(principal.user_id, document_id),
-        status="queued",
-    )
-    session.add(document)
-    session.flush()
-    # The row commits first (the ingest worker must find it); the object is put right after.
-    db.after_commit(
+    document = repository.add(
         session,
-        lambda: aws.client("s3").put_object(
-            Bucket=storage.uploads_bucket,
-            Key=document.s3_key,
-            Body=body,
-            ContentType="text/plain; charset=utf-8",
+        Document(
+            id=document_id,
+            owner_id=principal.user_id,
+            title=data.title.strip(),
+            filename=f"{document_id}.txt",
+            content_type="text/plain",
+            size_bytes=len(body),
+            s3_key=storage.object_key(principal.user_id, document_id),
+            status="queued",
         ),
     )
+    # The row commits first (the ingest worker must find it); the object is put right after.
+    key = document.s3_key
+    db.after_commit(
+        session, lambda: storage.put(key, body, content_type="text/plain; charset=utf-8")
+    )
     return DocumentPublic.model_validate(document)
-
-
-def _uploaded(document: Document) -> bool:
-    """True when the document's object is in S3."""
-    from botocore.exceptions import ClientError
-
-    try:
-        aws.client("s3").head_object(
-            Bucket=get_settings(Storage).uploads_bucket, Key=document.s3_key
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-            return False
-        raise
-    return True
 
 
 def _refresh_status(session: Session, document: Document) -> None:
@@ -149,12 +120,8 @@ def _refresh_status(session: Session, document: Document) -> None:
 
     A conditional UPDATE, never a plain write: the ingest worker may have moved the document on
     since it was read, and its status must not be overwritten."""
-    if document.status == "pending_upload" and _uploaded(document):
-        session.execute(
-            update(Document)
-            .where(Document.id == document.id, Document.status == "pending_upload")
-            .values(status="queued")
-        )
+    if document.status == "pending_upload" and storage.exists(document.s3_key):
+        repository.mark_uploaded(session, document.id)
         session.refresh(document)
 
 
@@ -180,8 +147,7 @@ def delete(session: Session, principal: Principal, document_id: uuid.UUID) -> No
     simply retry (every step is idempotent)."""
     document = _writable(session, principal, document_id)
     remove_document_data(document)
-    session.delete(document)  # chunks cascade
-    session.flush()
+    repository.remove(session, document)
 
 
 def remove_document_data(document: Document) -> None:
@@ -189,26 +155,16 @@ def remove_document_data(document: Document) -> None:
     from shared.vectors import get_vector_store
 
     get_vector_store().delete_document(str(document.id))
-    aws.client("s3").delete_object(Bucket=get_settings(Storage).uploads_bucket, Key=document.s3_key)
+    storage.delete(document.s3_key)
 
 
 def download(session: Session, principal: Principal, document_id: uuid.UUID) -> DownloadLink:
     """A presigned GET of the original bytes; 409 while nothing has been uploaded."""
     document = _readable(session, principal, document_id)
-    if document.status == "pending_upload" and not _uploaded(document):
+    if document.status == "pending_upload" and not storage.exists(document.s3_key):
         raise Conflict("No file has been uploaded for this document yet.")
-    storage = get_settings(Storage)
-    ttl = storage.download_url_ttl_seconds
-    safe_name = document.filename.replace('"', "")
-    url = aws.client("s3").generate_presigned_url(
-        "get_object",
-        Params={
-            "Bucket": storage.uploads_bucket,
-            "Key": document.s3_key,
-            "ResponseContentDisposition": f'attachment; filename="{safe_name}"',
-        },
-        ExpiresIn=ttl,
-    )
+    ttl = get_settings(Storage).download_url_ttl_seconds
+    url = storage.presigned_get(document.s3_key, filename=document.filename, ttl=ttl)
     return DownloadLink(url=url, expires_at=_now() + timedelta(seconds=ttl))
 
 
@@ -221,13 +177,10 @@ def list_documents(
     after: str | None,
 ) -> DocumentsPage:
     """The caller's own documents, newest first, a page at a time."""
-    query = select(Document).where(Document.owner_id == principal.user_id)
-    if status is not None:
-        query = query.where(Document.status == status)
-    items, next_cursor = pagination.page(
+    items, next_cursor = repository.page(
         session,
-        query,
-        model=Document,
+        owner_id=principal.user_id,
+        status=status,
         scope=f"documents:{principal.user_id}:{status or '*'}",
         limit=limit,
         after=after,
@@ -235,6 +188,26 @@ def list_documents(
     return DocumentsPage(
         items=[DocumentPublic.model_validate(d) for d in items], next_cursor=next_cursor
     )
+
+
+def remove_abandoned(session: Session, *, now: datetime) -> int:
+    """Delete documents left ``pending_upload`` for over a day, with their objects (a late
+    upload may have landed); returns how many (maintenance)."""
+    abandoned = repository.abandoned(session, created_before=now - ABANDONED_AFTER)
+    for document in abandoned:
+        storage.delete(document.s3_key)
+        repository.remove(session, document)
+    return len(abandoned)
+
+
+def purge_owner(session: Session, owner_id: uuid.UUID) -> dict[str, int]:
+    """Delete every document of a deleted user: vectors, files, chunks and rows. Each step is a
+    delete, so a retry after a crash half-way removes what is left."""
+    from shared.vectors import get_vector_store
+
+    get_vector_store().delete_owner(str(owner_id))
+    objects = storage.delete_prefix(storage.owner_prefix(owner_id))
+    return {"documents": repository.delete_owner(session, owner_id), "objects": objects}
 
 
 def search(session: Session, principal: Principal, request: SearchRequest) -> SearchResponse:
@@ -254,20 +227,8 @@ def search(session: Session, principal: Principal, request: SearchRequest) -> Se
     if not hits:
         return SearchResponse(results=[])
     ids = {uuid.UUID(h.document_id) for h in hits}
-    documents = {
-        d.id: d
-        for d in session.scalars(
-            select(Document).where(
-                Document.id.in_(ids),
-                Document.owner_id == principal.user_id,
-                Document.status == "ready",
-            )
-        )
-    }
-    texts = {
-        (c.document_id, c.chunk_index): c.text
-        for c in session.scalars(select(Chunk).where(Chunk.document_id.in_(documents)))
-    }
+    documents = repository.ready_documents(session, owner_id=principal.user_id, ids=ids)
+    texts = repository.chunk_texts(session, documents)
     results = []
     for hit in hits:
         document = documents.get(uuid.UUID(hit.document_id))

@@ -8,9 +8,11 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-import shared.models  # noqa: F401 - registers every table on Base.metadata
-from shared.db import normalize_url
-from shared.models import Base
+from shared.platform.db import normalize_url
+from shared.platform.orm import Base
+from shared.tables import register_all
+
+register_all()  # every domain's tables on Base.metadata, for autogenerate and the drift test
 
 config = context.config
 target_metadata = Base.metadata

@@ -55,7 +55,7 @@ def notify_after_commit(
     session: Session, *, user_id: uuid.UUID, kind: Kind, data: dict[str, str] | None = None
 ) -> None:
     """Queue a notification once ``session`` has committed (never for a rolled-back change)."""
-    from shared import db
+    from shared.platform import db
 
     message = Notify(id=uuid.uuid4(), user_id=user_id, kind=kind, data=data or {})
     db.after_commit(session, lambda: send(message))
@@ -63,6 +63,6 @@ def notify_after_commit(
 
 def send(message: Notify | PasswordResetRequested) -> None:
     """Put ``message`` on the notifications queue, with the current request id."""
-    from shared import queues
+    from shared.platform import queues
 
     queues.send(QUEUE, message)

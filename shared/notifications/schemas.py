@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from shared.notifications.messages import Kind
-from shared.schemas import PublicModel
+from shared.platform.schemas import PublicModel
 
 
 class NotificationPublic(PublicModel):

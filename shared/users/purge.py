@@ -10,12 +10,11 @@ from __future__ import annotations
 import uuid
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete
 
-from shared import aws, db
-from shared.models import ChunkVector, Document, Notification
-from shared.observability import logger
-from shared.settings import Storage, get_settings
+from shared.documents.service import purge_owner
+from shared.notifications import repository as notifications
+from shared.platform import db
+from shared.platform.observability import logger
 
 PURGE_QUEUE = "purge"
 
@@ -30,30 +29,8 @@ class PurgeUser(BaseModel):
 
 def purge(user_id: uuid.UUID) -> dict[str, int]:
     """Delete everything of ``user_id``; returns what was removed."""
-    from shared.vectors import get_vector_store
-
-    get_vector_store().delete_owner(str(user_id))
-    objects = _delete_objects(f"uploads/{user_id}/")
     with db.session_scope() as session:
-        documents = session.execute(delete(Document).where(Document.owner_id == user_id))
-        notifications = session.execute(delete(Notification).where(Notification.user_id == user_id))
-        session.execute(delete(ChunkVector).where(ChunkVector.owner_id == user_id))
-        removed = {
-            "documents": documents.rowcount,  # type: ignore[attr-defined]
-            "notifications": notifications.rowcount,  # type: ignore[attr-defined]
-            "objects": objects,
-        }
+        removed = purge_owner(session, user_id)
+        removed["notifications"] = notifications.delete_owner(session, user_id)
     logger.info("User purged", extra={"user_id": str(user_id), **removed})
-    return removed
-
-
-def _delete_objects(prefix: str) -> int:
-    s3 = aws.client("s3")
-    bucket = get_settings(Storage).uploads_bucket
-    removed = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-            removed += len(keys)
     return removed

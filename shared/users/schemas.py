@@ -8,8 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.declare import Role
-from shared.schemas import PublicModel, RequestModel
+from shared.platform.identity import Role
+from shared.platform.schemas import PublicModel, RequestModel
 
 
 class UserPublic(PublicModel):

@@ -1,66 +1,39 @@
 """The Users service's rules: resource-level access, the last-admin guard, the user cache.
 
 Another user's account that the caller may not see is 404, never 403 (no enumeration). Reads of
-a user go through Redis (``user:<id>``, five minutes) and every change invalidates the entry; a
-Redis outage only costs a database read.
+a user go through the cache (``shared.users.cache``) and every change invalidates the entry; a
+Redis outage only costs a database read. Queries live in ``shared.users.repository``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import cache, db, pagination
 from shared.auth import passwords, revocation
-from shared.errors import Conflict, Forbidden, NotFound
-from shared.http import Principal
-from shared.models import User
-from shared.observability import logger
+from shared.platform import db
+from shared.platform.errors import Conflict, Forbidden, NotFound
+from shared.platform.identity import Principal
+from shared.users import cache as user_cache
+from shared.users import repository
+from shared.users.models import User
 from shared.users.schemas import UserPublic, UsersPage, UserUpdate
 
-CACHE_TTL_SECONDS = 300
-_TOMBSTONE = "-"
-_TOMBSTONE_SECONDS = 30
 NOT_FOUND = "No such user."
-
-
-def _cache_key(user_id: uuid.UUID) -> str:
-    return f"user:{user_id}"
-
-
-def invalidate(user_id: uuid.UUID) -> None:
-    """Drop the cached copy of a user (after every change).
-
-    A tombstone, not a delete: a read that began before the change and ends after it must not
-    put its stale copy back (it only writes where nothing is), for longer than any function
-    runs."""
-    try:
-        cache.redis().set(_cache_key(user_id), _TOMBSTONE, ex=_TOMBSTONE_SECONDS)
-    except Exception:
-        logger.warning("Could not invalidate the cached user", extra={"user_id": str(user_id)})
 
 
 def load_user(session: Session, user_id: uuid.UUID) -> UserPublic | None:
     """A user as the API shows it, from the cache when it is there."""
-    from redis.exceptions import RedisError
-
-    key = _cache_key(user_id)
-    try:
-        cached = cache.redis().get(key)
-        if cached is not None and cached != _TOMBSTONE:
-            return UserPublic.model_validate_json(cached)
-    except RedisError:
-        logger.warning("User cache unavailable: reading the database")
-    user = session.get(User, user_id)
+    cached = user_cache.get(user_id)
+    if cached is not None:
+        return cached
+    user = repository.get(session, user_id)
     if user is None:
         return None
     public = UserPublic.model_validate(user)
-    with contextlib.suppress(RedisError):  # the next read simply misses again
-        cache.redis().set(key, public.model_dump_json(), ex=CACHE_TTL_SECONDS, nx=True)
+    user_cache.put(public)
     return public
 
 
@@ -78,18 +51,6 @@ def get_user(session: Session, principal: Principal, user_id: uuid.UUID) -> User
     return user
 
 
-def _other_active_admins(session: Session, user_id: uuid.UUID) -> int:
-    """How many other active admins there are, their rows locked until the transaction ends:
-    two admins stepping down at once cannot both count the other and leave none."""
-    rows = session.scalars(
-        select(User.id)
-        .where(User.role == "admin", User.is_active.is_(True), User.id != user_id)
-        .order_by(User.id)
-        .with_for_update()
-    )
-    return len(list(rows))
-
-
 def update_user(
     session: Session, principal: Principal, user_id: uuid.UUID, changes: UserUpdate
 ) -> UserPublic:
@@ -101,7 +62,7 @@ def update_user(
         raise Forbidden("Only an admin may change a role or deactivate an account.")
     if principal.role == "viewer":
         raise Forbidden("A viewer's account is read-only.")
-    user = session.get(User, user_id, with_for_update=True)
+    user = repository.get(session, user_id, for_update=True)
     if user is None:
         raise NotFound(NOT_FOUND)
     demoted = "role" in sent and changes.role is not None and changes.role != "admin"
@@ -110,7 +71,7 @@ def update_user(
         user.id == principal.user_id
         and user.role == "admin"
         and (demoted or deactivated)
-        and _other_active_admins(session, user.id) == 0
+        and repository.other_active_admins(session, user.id) == 0
     ):
         raise Conflict("The last active admin cannot demote or deactivate itself.")
     revoke = False
@@ -138,7 +99,7 @@ def update_user(
         version = user.token_version
         db.after_commit(session, lambda: revocation.publish_version(str(user_id), version))
     session.flush()
-    db.after_commit(session, lambda: invalidate(user_id))
+    db.after_commit(session, lambda: user_cache.invalidate(user_id))
     return UserPublic.model_validate(user)
 
 
@@ -146,20 +107,23 @@ def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> N
     """Delete an account (oneself, or anyone for an admin); its sessions end at once."""
     if not _visible(principal, user_id):
         raise NotFound(NOT_FOUND)
-    user = session.get(User, user_id, with_for_update=True)
+    user = repository.get(session, user_id, for_update=True)
     if user is None:
         raise NotFound(NOT_FOUND)
-    if user.role == "admin" and user.is_active and _other_active_admins(session, user.id) == 0:
+    if (
+        user.role == "admin"
+        and user.is_active
+        and repository.other_active_admins(session, user.id) == 0
+    ):
         raise Conflict("The last active admin cannot be deleted.")
-    session.delete(user)  # its refresh tokens go with it (ON DELETE CASCADE)
-    session.flush()
+    repository.delete(session, user)  # its refresh tokens go with it (ON DELETE CASCADE)
 
     def after() -> None:
-        from shared import queues
+        from shared.platform import queues
         from shared.users.purge import PURGE_QUEUE, PurgeUser
 
         revocation.publish_version(str(user_id), revocation.DELETED)
-        invalidate(user_id)
+        user_cache.invalidate(user_id)
         queues.send(PURGE_QUEUE, PurgeUser(user_id=user_id))
 
     db.after_commit(session, after)
@@ -169,13 +133,8 @@ def list_users(
     session: Session, principal: Principal, *, limit: int, after: str | None
 ) -> UsersPage:
     """Every user, newest first, a page at a time (admins only: the route says so)."""
-    items, next_cursor = pagination.page(
-        session,
-        select(User),
-        model=User,
-        scope=f"users:{principal.user_id}",
-        limit=limit,
-        after=after,
+    items, next_cursor = repository.page(
+        session, scope=f"users:{principal.user_id}", limit=limit, after=after
     )
     return UsersPage(items=[UserPublic.model_validate(u) for u in items], next_cursor=next_cursor)
 
@@ -191,7 +150,7 @@ def ensure_admin(session: Session, *, email: str, password: str, name: str = "Ad
     from shared.auth.schemas import normalize_email
 
     email = normalize_email(email)
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
+    if repository.email_taken(session, email):
         return False  # whatever the password: it only ever serves to create the account
     try:
         # Syntax only (the deployer is trusted; .test addresses serve the local runner)
@@ -202,10 +161,10 @@ def ensure_admin(session: Session, *, email: str, password: str, name: str = "Ad
         raise ValueError(
             f"the admin password must be {passwords.MIN_LENGTH}-{passwords.MAX_LENGTH} characters"
         )
-    session.add(
-        User(email=email, name=name, password_hash=passwords.hash_password(password), role="admin")
+    repository.add(
+        session,
+        User(email=email, name=name, password_hash=passwords.hash_password(password), role="admin"),
     )
-    session.flush()
     return True
 
 

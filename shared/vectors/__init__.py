@@ -14,12 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from typing import Protocol, runtime_checkable
 
-from pydantic import Field, field_validator, model_validator
-
-from shared.settings import Settings, get_settings
+from shared.platform.settings import VectorSettings, get_settings
 
 __all__ = [
     "VectorHit",
@@ -94,55 +91,6 @@ class VectorStore(Protocol):
         ...
 
 
-_LOOPBACK_NAMES = {"localhost"}
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class VectorSettings(Settings):
-    """Which vector store, and where OpenSearch is (the region comes from ``AWS_REGION``)."""
-
-    vector_store: Literal["embedded", "opensearch"] = Field(
-        default="embedded", alias="VECTOR_STORE"
-    )
-    opensearch_endpoint: str | None = Field(default=None, alias="OPENSEARCH_ENDPOINT")
-    opensearch_index: str = Field(
-        default="stratus-chunks", min_length=1, max_length=255, alias="OPENSEARCH_INDEX"
-    )
-    opensearch_service: Literal["aoss", "es"] = Field(default="aoss", alias="OPENSEARCH_SERVICE")
-    embedding_dimensions: int = Field(default=256, ge=1, le=16_000, alias="EMBEDDING_DIMENSIONS")
-
-    @field_validator("opensearch_endpoint")
-    @classmethod
-    def _https_endpoint(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        parts = urlsplit(value)
-        if not parts.hostname or parts.path not in ("", "/") or parts.query:
-            raise ValueError("OPENSEARCH_ENDPOINT must be a bare URL: https://<host>[:port]")
-        # TLS always; plain HTTP only to loopback, where the tests run a stand-in server.
-        if parts.scheme != "https" and not (
-            parts.scheme == "http" and _is_loopback(parts.hostname)
-        ):
-            raise ValueError("OPENSEARCH_ENDPOINT must be an https:// URL")
-        return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _endpoint_when_opensearch(self) -> VectorSettings:
-        if self.vector_store == "opensearch" and not self.opensearch_endpoint:
-            raise ValueError("VECTOR_STORE=opensearch needs OPENSEARCH_ENDPOINT")
-        return self
-
-
 @lru_cache(maxsize=1)
 def get_vector_store() -> VectorStore:
     """The vector store of this execution environment, built on first use from
@@ -150,7 +98,7 @@ def get_vector_store() -> VectorStore:
     opens a session; the OpenSearch store reads ``AWS_REGION`` and the boto3 credentials)."""
     settings = get_settings(VectorSettings)
     if settings.vector_store == "opensearch":
-        from shared.settings import Aws
+        from shared.platform.settings import Aws
         from shared.vectors.opensearch import OpenSearchVectorStore
 
         return OpenSearchVectorStore.from_settings(settings, region=get_settings(Aws).region)

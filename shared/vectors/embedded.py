@@ -3,8 +3,8 @@
 It serves the local runner and the tests, on SQLite or Postgres (no pgvector needed).
 
 Transactions: every call is its own unit of work, opened through ``session_factory``
-(``shared.db.session_scope`` by default) and committed before the call returns, exactly as the
-OpenSearch adapter writes to a store outside the caller's transaction. A caller that deletes a
+(``shared.platform.db.session_scope`` by default) and committed before the call returns, exactly as
+the OpenSearch adapter writes to a store outside the caller's transaction. A caller that deletes a
 document therefore removes its vectors in a separate step (and may repeat it: every method is
 idempotent).
 
@@ -117,7 +117,7 @@ def _maybe_uuid(value: str) -> uuid.UUID | None:
 
 
 def _table() -> Table:
-    from shared.models import ChunkVector
+    from shared.vectors.models import ChunkVector
 
     return cast("Table", ChunkVector.__table__)  # declared as a FromClause
 
@@ -149,7 +149,7 @@ class EmbeddedVectorStore:
         batch_size: int = 1000,
     ) -> None:
         if session_factory is None:
-            from shared.db import session_scope
+            from shared.platform.db import session_scope
 
             session_factory = session_scope
         if use_numpy and _numpy() is None:
@@ -172,7 +172,7 @@ class EmbeddedVectorStore:
         when one chunk id appears twice)."""
         from sqlalchemy import select
 
-        from shared.models import ChunkVector
+        from shared.vectors.models import ChunkVector
 
         rows: dict[str, dict[str, Any]] = {}
         for record in records:
@@ -248,7 +248,7 @@ class EmbeddedVectorStore:
         """Remove every vector of ``document_id``."""
         from sqlalchemy import delete, select
 
-        from shared.models import ChunkVector
+        from shared.vectors.models import ChunkVector
 
         document = _maybe_uuid(document_id)
         if document is None:
@@ -324,7 +324,7 @@ class EmbeddedVectorStore:
     def _load(self, session: Session, owner: uuid.UUID, wanted: set[str] | None) -> _Matrix:
         from sqlalchemy import literal_column, select
 
-        from shared.models import ChunkVector
+        from shared.vectors.models import ChunkVector
 
         owner_column: Any = ChunkVector.owner_id
         if wanted is not None and session.get_bind().dialect.name == "sqlite":

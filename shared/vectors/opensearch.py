@@ -185,7 +185,7 @@ class OpenSearchVectorStore:
 
         credentials = self._credentials
         if credentials is None:
-            from shared.aws import session
+            from shared.platform.aws import session
 
             credentials = session().get_credentials()
         if credentials is None:

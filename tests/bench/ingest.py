@@ -75,12 +75,12 @@ def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="stratus-ingest-bench-"))
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{state / 'bench.db'}")
     os.environ.setdefault("VECTOR_STORE", "embedded")
-    from shared import db
     from shared.documents.chunking import split
     from shared.documents.extract import check_content, extract_text
+    from shared.documents.models import Chunk, Document
     from shared.embeddings import get_embedder
-    from shared.migrate import upgrade
-    from shared.models import Chunk, Document
+    from shared.platform import db
+    from shared.platform.migrate import upgrade
     from shared.vectors import VectorRecord, get_vector_store
 
     upgrade(os.environ["DATABASE_URL"])

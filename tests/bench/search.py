@@ -26,9 +26,9 @@ from functools import partial
 
 import numpy as np
 
-from shared import db
-from shared.migrate import upgrade
-from shared.settings import reset_settings
+from shared.platform import db
+from shared.platform.migrate import upgrade
+from shared.platform.settings import reset_settings
 from shared.vectors import VectorRecord
 from shared.vectors.embedded import EmbeddedVectorStore
 

@@ -153,7 +153,7 @@ def wait_for_notification(client: httpx.Client, account: Account, kind: str, cou
 
 def rows(model: Any, *where: Any) -> int:
     """How many rows of ``model`` match ``where``, in the stack's database (same process)."""
-    from shared import db
+    from shared.platform import db
 
     with db.session_scope() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
@@ -362,9 +362,9 @@ def test_the_whole_password_reset_flow_with_the_token_from_the_email(client, mai
 
 
 def test_an_expired_or_unknown_reset_token_is_refused(client, mailbox):
-    from shared import db
-    from shared.models import PasswordResetToken
-    from shared.notifications.service import hash_reset_token
+    from shared.auth.models import PasswordResetToken
+    from shared.auth.tokens import hash_token
+    from shared.platform import db
 
     # Given a user whose emailed reset token has expired
     account = register(client)
@@ -373,7 +373,7 @@ def test_an_expired_or_unknown_reset_token_is_refused(client, mailbox):
     with db.session_scope() as session:
         expired = session.execute(
             update(PasswordResetToken)
-            .where(PasswordResetToken.token_hash == hash_reset_token(token))
+            .where(PasswordResetToken.token_hash == hash_token(token))
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
         assert expired.rowcount == 1  # type: ignore[attr-defined]
@@ -395,7 +395,7 @@ def test_an_expired_or_unknown_reset_token_is_refused(client, mailbox):
 
 
 def test_a_reset_for_an_unknown_email_sends_nothing_and_takes_as_long(client, stack, mailbox):
-    from shared.models import PasswordResetToken
+    from shared.auth.models import PasswordResetToken
 
     # Given a quiet stack and an email that has no account
     ghost = unique_email("ghost")
@@ -431,7 +431,7 @@ def test_a_reset_for_an_unknown_email_sends_nothing_and_takes_as_long(client, st
 
 
 def test_account_changes_are_notified_even_to_a_deactivated_user(client, mailbox):
-    from shared.models import Notification
+    from shared.notifications.models import Notification
 
     boss = admin(client)
     # Given a user who changes its own password
@@ -481,7 +481,7 @@ def test_account_changes_are_notified_even_to_a_deactivated_user(client, mailbox
         ),
         what="the third account_changed record",
     )
-    from shared import db
+    from shared.platform import db
 
     with db.session_scope() as session:
         newest = session.scalars(
@@ -517,14 +517,10 @@ def ready_document(client: httpx.Client, account: Account, title: str, text: str
 
 def footprint(stack, user_id: str) -> dict[str, int]:
     """Everything of ``user_id`` in the database and S3."""
-    from shared.models import (
-        Chunk,
-        ChunkVector,
-        Document,
-        Notification,
-        PasswordResetToken,
-        RefreshToken,
-    )
+    from shared.auth.models import PasswordResetToken, RefreshToken
+    from shared.documents.models import Chunk, Document
+    from shared.notifications.models import Notification
+    from shared.vectors.models import ChunkVector
 
     owner = uuid.UUID(user_id)
     return {
@@ -609,8 +605,9 @@ def run_maintenance(client: httpx.Client) -> dict:
 
 
 def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack):
-    from shared import db
-    from shared.models import Document, PasswordResetToken, RefreshToken
+    from shared.auth.models import PasswordResetToken, RefreshToken
+    from shared.documents.models import Document
+    from shared.platform import db
 
     account = register(client)
     owner = uuid.UUID(account.id)
@@ -718,7 +715,7 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
 @pytest.fixture
 def info_logs(log_lines) -> Iterator[Callable[[], list[dict]]]:
     """The functions' JSON log lines, with INFO let through for the test."""
-    from shared.observability import logger
+    from shared.platform.observability import logger
 
     level = logger.log_level
     logger.setLevel("INFO")
@@ -727,8 +724,8 @@ def info_logs(log_lines) -> Iterator[Callable[[], list[dict]]]:
 
 
 def test_one_request_id_from_the_request_to_the_worker(client, info_logs):
-    from shared import db
-    from shared.models import Notification
+    from shared.notifications.models import Notification
+    from shared.platform import db
 
     # Given a client that names its request
     trace = f"trace-{uuid.uuid4()}"

@@ -24,9 +24,9 @@ USER = ROLE_USER
 AUTHORIZER = ROLE_AUTHORIZER
 
 NOTES = """
-from shared.errors import NotFound
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.schemas import RequestModel
+from shared.platform.errors import NotFound
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.schemas import RequestModel
 
 function = HttpFunction(method="PUT", path="/notes/{note_id}", rate_limited=False)
 
@@ -47,7 +47,7 @@ handler = function.handler
 """
 
 LIMITED = """
-from shared.http import HttpFunction
+from shared.platform.http import HttpFunction
 
 function = HttpFunction(method="GET", path="/limited", auth=False)
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from functions.registry import discover
 from local.invoke import invoke
 from local.queues import QueuePoller
-from shared.declare import QueueTrigger
+from shared.platform.declare import QueueTrigger
 from tests.support.events import sqs_event as support_sqs_event
 
 pytestmark = pytest.mark.e2e
@@ -32,8 +32,8 @@ def env(services):
 def new_document(env, text: str = TEXT, *, prefix: str = "uploads") -> tuple[str, str]:
     """A queued document whose object is in S3 (under ``uploads/`` its notification waits in
     the queue; under another prefix S3 sends none)."""
-    from shared import db
-    from shared.models import Document
+    from shared.documents.models import Document
+    from shared.platform import db
 
     owner, document_id = uuid.uuid4(), uuid.uuid4()
     key = f"{prefix}/{owner}/{document_id}"
@@ -76,8 +76,9 @@ def sqs_event(*bodies: str) -> dict:
 
 
 def counts(document_id: str) -> tuple[str, int, int]:
-    from shared import db
-    from shared.models import Chunk, ChunkVector, Document
+    from shared.documents.models import Chunk, Document
+    from shared.platform import db
+    from shared.vectors.models import ChunkVector
 
     with db.session_scope() as session:
         document = session.get(Document, uuid.UUID(document_id))

@@ -25,8 +25,9 @@ def env(services):
 
 def seed(env, user_id: uuid.UUID) -> None:
     """Two documents with vectors and objects, and a notification, all of ``user_id``."""
-    from shared import db
-    from shared.models import Document, Notification
+    from shared.documents.models import Document
+    from shared.notifications.models import Notification
+    from shared.platform import db
     from shared.vectors import VectorRecord, get_vector_store
 
     s3 = boto3.Session().client("s3", endpoint_url=env.moto.endpoint)
@@ -58,8 +59,10 @@ def seed(env, user_id: uuid.UUID) -> None:
 
 
 def left(env, user_id: uuid.UUID) -> dict[str, int]:
-    from shared import db
-    from shared.models import ChunkVector, Document, Notification
+    from shared.documents.models import Document
+    from shared.notifications.models import Notification
+    from shared.platform import db
+    from shared.vectors.models import ChunkVector
 
     s3 = boto3.Session().client("s3", endpoint_url=env.moto.endpoint)
     listed = s3.list_objects_v2(
@@ -88,17 +91,17 @@ def test_a_purge_that_crashes_half_way_is_finished_by_its_retry(env, monkeypatch
     seed(env, user_id)
     assert left(env, user_id) == {"documents": 2, "vectors": 2, "notifications": 1, "objects": 2}
     # When the purge crashes after the vectors, while deleting the objects
-    import shared.users.purge as purge
+    from shared.documents import storage
 
-    real = purge._delete_objects
-    monkeypatch.setattr(purge, "_delete_objects", lambda prefix: (_ for _ in ()).throw(OSError()))
+    real = storage.delete_prefix
+    monkeypatch.setattr(storage, "delete_prefix", lambda prefix: (_ for _ in ()).throw(OSError()))
     first = invoke(REGISTRY["users-purge"], purge_event(user_id))
     # Then the invocation failed (its only record did: SQS retries the message) and only the
     # first step took effect
     assert first.error is not None
     assert left(env, user_id) == {"documents": 2, "vectors": 0, "notifications": 1, "objects": 2}
     # When the retry runs normally
-    monkeypatch.setattr(purge, "_delete_objects", real)
+    monkeypatch.setattr(storage, "delete_prefix", real)
     second = invoke(REGISTRY["users-purge"], purge_event(user_id))
     # Then nothing of the user is left
     assert second.result == {"batchItemFailures": []}

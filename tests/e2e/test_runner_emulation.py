@@ -20,7 +20,7 @@ USER = ROLE_USER
 AUTHORIZER = ROLE_AUTHORIZER
 
 WHOAMI = """
-from shared.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import CurrentPrincipal, HttpFunction
 
 function = HttpFunction(method="GET", path="/whoami/{item_id}", roles=("admin",))
 
@@ -35,7 +35,7 @@ handler = function.handler
 """
 
 BOOM = """
-from shared.http import HttpFunction
+from shared.platform.http import HttpFunction
 
 function = HttpFunction(method="GET", path="/boom", auth=False)
 
@@ -52,9 +52,9 @@ handler = function.handler
 WORKER = """
 from pydantic import BaseModel
 
-from shared import cache
-from shared.declare import CACHE
-from shared.worker import QueueWorker
+from shared.platform import cache
+from shared.platform.declare import CACHE
+from shared.platform.worker import QueueWorker
 
 
 class Job(BaseModel):
@@ -79,7 +79,7 @@ handler = worker.handler
 """
 
 JOB = """
-from shared.jobs import ScheduledJob
+from shared.platform.jobs import ScheduledJob
 
 job = ScheduledJob(schedule="rate(1 hour)")
 
@@ -166,7 +166,7 @@ def test_a_poison_message_is_dead_lettered_while_the_rest_of_its_batch_succeeds(
         QueueUrl=url,
         Entries=[{"Id": str(n), "MessageBody": json.dumps({"n": n})} for n in (1, 13, 2)],
     )
-    from shared import cache
+    from shared.platform import cache
 
     redis = cache.redis()
     dlq = emulated.provisioned.dlq_urls["jobs"]

@@ -1,7 +1,7 @@
 """S3 in the local runner enforces presigned POST policies as S3 does (local/s3proxy.py).
 
-A form is signed by the S3 client a function gets (``shared.aws.client("s3")``) and posted by a
-plain HTTP client, as a browser or curl would post it.
+A form is signed by the S3 client a function gets (``shared.platform.aws.client("s3")``) and posted
+by a plain HTTP client, as a browser or curl would post it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def s3_runner(tmp_path_factory) -> Iterator[LocalRunner]:
 @pytest.fixture
 def s3(s3_runner):
     """The S3 client a function gets in the runner."""
-    from shared import aws
+    from shared.platform import aws
 
     return aws.client("s3")
 
@@ -73,7 +73,7 @@ def error_of(response: httpx.Response) -> ET.Element:
 def test_functions_s3_clients_and_presigned_urls_point_at_the_proxy(s3_runner, s3):
     assert s3_runner.s3proxy is not None
     assert s3.meta.endpoint_url == s3_runner.s3proxy.endpoint, (
-        "functions' S3 client bypasses the policy-enforcing proxy: shared/aws.py must let "
+        "functions' S3 client bypasses the policy-enforcing proxy: shared/platform/aws.py must let "
         "botocore honour AWS_ENDPOINT_URL_S3"
     )
 

@@ -75,8 +75,8 @@ def users_in_database() -> list[str]:
     """The ids of every user, newest first, read from the stack's database (same process)."""
     from sqlalchemy import select
 
-    from shared import db
-    from shared.models import User
+    from shared.platform import db
+    from shared.users.models import User
 
     with db.session_scope() as session:
         query = select(User.id).order_by(User.created_at.desc(), User.id.desc())

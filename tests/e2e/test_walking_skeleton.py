@@ -68,7 +68,7 @@ def test_presigned_urls_from_a_function_work_from_any_http_client(runner):
     # Given the S3 client a function gets, pointed at the runner's moto
     import httpx
 
-    from shared import aws
+    from shared.platform import aws
 
     s3 = aws.client("s3")
     bucket = runner.provisioned.buckets["uploads"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.declare import Bucket, Secret
+from shared.platform.declare import Bucket, Secret
 from tests.infra.synth import Synthesized, actions_of, synthesize
 from tests.support.registries import ALLOW_ALL_AUTHORIZER, make_registry
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.infra
 
 FILES = {
     "shop/orders": """
-        from shared.http import HttpFunction
+        from shared.platform.http import HttpFunction
 
         function = HttpFunction(method="POST", path="/orders", auth=True, roles=("admin",))
 
@@ -30,7 +30,7 @@ FILES = {
         handler = function.handler
     """,
     "shop/catalog": """
-        from shared.http import HttpFunction
+        from shared.platform.http import HttpFunction
 
         function = HttpFunction(method="GET", path="/catalog/{item_id}", auth=False)
 
@@ -47,7 +47,7 @@ FILES = {
     "jobs/worker": """
         from typing import Any
 
-        from shared.declare import Function, QueueTrigger
+        from shared.platform.declare import Function, QueueTrigger
 
 
         class Worker(Function):
@@ -63,7 +63,7 @@ FILES = {
     "jobs/ingest": """
         from typing import Any
 
-        from shared.declare import Function, QueueTrigger, bucket
+        from shared.platform.declare import Function, QueueTrigger, bucket
 
 
         class Ingest(Function):
@@ -80,7 +80,7 @@ FILES = {
     "jobs/nightly": """
         from typing import Any
 
-        from shared.declare import Function, ScheduleTrigger, queue, secret
+        from shared.platform.declare import Function, ScheduleTrigger, queue, secret
 
 
         class Nightly(Function):
@@ -272,7 +272,7 @@ def test_a_need_for_an_undeclared_resource_fails_the_synth(layer_dir: Path, tmp_
         tmp_path,
         {
             "jobs/orphan": """
-                from shared.declare import Function, ScheduleTrigger, queue
+                from shared.platform.declare import Function, ScheduleTrigger, queue
 
                 function = Function(trigger=ScheduleTrigger("rate(1 hour)"), needs=(queue("nope"),))
                 handler = function.handler
@@ -289,8 +289,8 @@ def test_gaps_are_reported_as_synth_warnings(layer_dir: Path, tmp_path: Path):
         tmp_path,
         {
             "shop/admin": """
-                from shared.declare import DATABASE, EMAIL
-                from shared.http import HttpFunction
+                from shared.platform.declare import DATABASE, EMAIL
+                from shared.platform.http import HttpFunction
 
                 function = HttpFunction(method="GET", path="/admin", needs=(DATABASE, EMAIL))
                 handler = function.handler

@@ -281,7 +281,7 @@ def test_cors_only_for_the_frontend_origin(synthesized: Synthesized, prod: Synth
             f"'{FRONTEND_ORIGIN}'"
         )
         assert "X-Request-Id" in headers["gatewayresponse.header.Access-Control-Expose-Headers"]
-    # And every function behind a route adds the headers to its own responses (shared.http)
+    # And every function behind a route adds the headers to its own responses (shared.platform.http)
     for entry, _ in prod.registry.routes:
         _, function = prod.function(entry.name)
         variables = function["Properties"]["Environment"]["Variables"]

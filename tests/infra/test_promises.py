@@ -214,7 +214,7 @@ def test_a_worker_fleet_over_the_connection_budget_fails_the_synth(layer_dir, tm
             "jobs/greedy": """
                 from typing import Any
 
-                from shared.declare import DATABASE, Function, QueueTrigger
+                from shared.platform.declare import DATABASE, Function, QueueTrigger
 
 
                 class Worker(Function):

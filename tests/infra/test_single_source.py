@@ -16,7 +16,7 @@ from tests.support.registries import make_registry
 pytestmark = [pytest.mark.infra, pytest.mark.e2e]
 
 PING = """
-    from shared.http import HttpFunction
+    from shared.platform.http import HttpFunction
 
     function = HttpFunction(method="GET", path="/ping/{name}", auth=False)
 

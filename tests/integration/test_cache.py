@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared import cache
+from shared.platform import cache
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_client_talks_to_the_configured_redis(redis_url, monkeypatch):
     monkeypatch.setenv("REDIS_URL", redis_url)
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     reset_settings()
     cache.reset()

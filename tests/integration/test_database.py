@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
-from shared import db
-from shared.migrate import downgrade, upgrade
+from shared.platform import db
+from shared.platform.migrate import downgrade, upgrade
 
 pytestmark = pytest.mark.integration
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def database(pg_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", pg_url)
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     reset_settings()
     db.reset()
@@ -42,8 +42,10 @@ def test_the_migrations_create_exactly_what_the_models_declare(database):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from shared.models import Base
+    from shared.platform.orm import Base
+    from shared.tables import register_all
 
+    register_all()
     upgrade(database)
     # Then Alembic finds nothing to add, drop or alter against the ORM models
     with db.engine().connect() as conn:
@@ -53,7 +55,7 @@ def test_the_migrations_create_exactly_what_the_models_declare(database):
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    from shared.migrate import MIGRATIONS_DIR, alembic_config
+    from shared.platform.migrate import MIGRATIONS_DIR, alembic_config
 
     config = alembic_config("sqlite://")
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -13,9 +13,9 @@ from moto import mock_aws
 from sqlalchemy import create_engine, text
 
 from functions.registry import discover
-from shared import aws, db
-from shared.db import normalize_url
-from shared.settings import reset_settings
+from shared.platform import aws, db
+from shared.platform.db import normalize_url
+from shared.platform.settings import reset_settings
 from tests.support.services import PG_ADMIN_URL, _admin_engine
 
 JOB = discover()["system-migrate"].function
@@ -77,7 +77,7 @@ def test_the_first_deploy_migrates_an_empty_database_and_creates_the_admin(
 ):
     from alembic.script import ScriptDirectory
 
-    from shared.migrate import alembic_config
+    from shared.platform.migrate import alembic_config
 
     # Given an empty database and the admin secret as `cdk deploy -c admin_email=...` makes it
     # When the trigger invokes the job
@@ -134,7 +134,7 @@ def test_a_bad_admin_secret_fails_the_deploy_without_leaking_it(
 
 def test_two_deploy_jobs_at_once_both_succeed_one_after_the_other(empty_pg):
     # Given two runs racing on an empty database (a retried trigger, or an engineer by hand)
-    from shared.migrate import apply
+    from shared.platform.migrate import apply
 
     engines = [create_engine(normalize_url(empty_pg)) for _ in range(2)]
     results: list[object] = []

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 
 from functions.registry import Entry
 from local.queues import QueuePoller
-from shared import aws, queues
-from shared.observability import request_id_var, set_request_id
-from shared.worker import QueueWorker
+from shared.platform import aws, queues
+from shared.platform.observability import request_id_var, set_request_id
+from shared.platform.worker import QueueWorker
 
 pytestmark = pytest.mark.integration
 

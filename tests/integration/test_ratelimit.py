@@ -11,8 +11,8 @@ from typing import TypeVar
 import pytest
 import redis
 
-from shared import ratelimit
-from shared.ratelimit import (
+from shared.platform import ratelimit
+from shared.platform.ratelimit import (
     LOGIN_MAX_FAILURES,
     LOGIN_WINDOW_SECONDS,
     Decision,

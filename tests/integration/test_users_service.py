@@ -11,13 +11,14 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from shared.auth import keys
-from shared.db import normalize_url
-from shared.errors import Conflict, Unprocessable
-from shared.http import Principal
-from shared.migrate import upgrade
-from shared.models import User
+from shared.platform import keyring, pagination
+from shared.platform.db import normalize_url
+from shared.platform.errors import Conflict, Unprocessable
+from shared.platform.identity import Principal
+from shared.platform.migrate import upgrade
+from shared.users import cache as user_cache
 from shared.users import service
+from shared.users.models import User
 from shared.users.schemas import UserUpdate
 
 pytestmark = pytest.mark.integration
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def session(pg_url, monkeypatch) -> Iterator[Session]:
     """A session inside one transaction that is rolled back: the test leaves no rows behind."""
-    key_set = keys.parse(keys.new_secret())
-    monkeypatch.setattr(keys, "load", lambda **_: key_set)
+    key_set = keyring.FixedRing(keyring.parse(keyring.new_secret("c1")))
+    monkeypatch.setattr(pagination, "cursor_keys", lambda: key_set)
     upgrade(pg_url)
     engine = create_engine(normalize_url(pg_url))
     with engine.connect() as conn:
@@ -131,7 +132,7 @@ def private_pg(monkeypatch) -> Iterator[str]:
 
     from tests.support.services import PG_ADMIN_URL, _admin_engine
 
-    monkeypatch.setattr(service, "invalidate", lambda _: None)  # no Redis in these tests
+    monkeypatch.setattr(user_cache, "invalidate", lambda _: None)  # no Redis in these tests
     name = f"stratus_test_{uuid.uuid4().hex[:10]}"
     admin = _admin_engine()
     with admin.connect() as conn:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared import db
-from shared.migrate import upgrade
-from shared.settings import reset_settings
+from shared.platform import db
+from shared.platform.migrate import upgrade
+from shared.platform.settings import reset_settings
 from shared.vectors import VectorHit, VectorRecord
 from shared.vectors.embedded import EmbeddedVectorStore
 
@@ -82,7 +82,7 @@ def rec(owner: str, document: str, index: int, vector: list[float]) -> VectorRec
 def stored_rows(*, owner: str | None = None, document: str | None = None) -> int:
     from sqlalchemy import func, select
 
-    from shared.models import ChunkVector
+    from shared.vectors.models import ChunkVector
 
     statement = select(func.count()).select_from(ChunkVector)
     if owner is not None:
@@ -305,7 +305,7 @@ def test_a_search_after_a_write_in_this_process_sees_it_at_once(store, database,
 def test_a_write_by_another_process_is_seen_within_the_cache_ttl(store, clock, new_owner):
     from sqlalchemy import insert
 
-    from shared.models import ChunkVector
+    from shared.vectors.models import ChunkVector
 
     # Given a search that cached the owner's matrix
     owner, document = new_owner(), new_document()

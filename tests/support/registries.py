@@ -8,7 +8,7 @@ from pathlib import Path
 
 from functions import resources
 from functions.registry import Registry, discover
-from shared.declare import Bucket, Secret
+from shared.platform.declare import Bucket, Secret
 
 
 def make_registry(
@@ -36,7 +36,7 @@ def make_registry(
 ALLOW_ALL_AUTHORIZER = """
 from typing import Any
 
-from shared.declare import AuthorizerTrigger, Function
+from shared.platform.declare import AuthorizerTrigger, Function
 
 USER_ID = "00000000-0000-0000-0000-000000000001"
 
@@ -68,7 +68,7 @@ ROLE_USER = "00000000-0000-4000-8000-0000000000aa"
 ROLE_AUTHORIZER = f'''
 from typing import Any
 
-from shared.declare import AuthorizerTrigger, Function
+from shared.platform.declare import AuthorizerTrigger, Function
 
 
 class TestAuthorizer(Function):

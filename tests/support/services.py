@@ -20,7 +20,7 @@ REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 def _admin_engine():  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine
 
-    from shared.db import normalize_url
+    from shared.platform.db import normalize_url
 
     return create_engine(normalize_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
 
@@ -38,7 +38,7 @@ def pg_url() -> Iterator[str]:
     try:
         yield f"{base}/{name}"
     finally:
-        from shared import db
+        from shared.platform import db
 
         db.reset()
         with admin.connect() as conn:

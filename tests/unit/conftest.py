@@ -8,12 +8,12 @@ import pytest
 
 @pytest.fixture
 def sent_messages(monkeypatch) -> list[tuple[str, object]]:
-    """Every ``shared.queues.send(queue, message)`` of the test, in order."""
+    """Every ``shared.platform.queues.send(queue, message)`` of the test, in order."""
     sent: list[tuple[str, object]] = []
 
     def record(queue: str, message: object, **_: object) -> str:
         sent.append((queue, message))
         return f"message-{len(sent)}"
 
-    monkeypatch.setattr("shared.queues.send", record)
+    monkeypatch.setattr("shared.platform.queues.send", record)
     return sent

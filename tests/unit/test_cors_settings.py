@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shared.settings import Cors
+from shared.platform.settings import Cors
 
 
 @pytest.mark.parametrize(

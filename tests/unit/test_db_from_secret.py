@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from shared import aws, cache, db
-from shared.settings import reset_settings
+from shared.platform import aws, cache, db
+from shared.platform.settings import reset_settings
 
 PASSWORD = "p@ss:w/rd%"  # characters a URL must escape
 
@@ -99,7 +99,7 @@ def test_database_url_wins_when_set(database_secret, monkeypatch):
 
 
 def test_settings_without_a_way_to_connect_name_what_is_missing(secrets):
-    from shared.settings import Cache, Database
+    from shared.platform.settings import Cache, Database
 
     with pytest.raises(ValueError, match="DATABASE_URL, or DATABASE_SECRET_ARN"):
         Database()

@@ -29,7 +29,7 @@ from shared.embeddings import (
     get_embedder,
     reset_embedder,
 )
-from shared.settings import reset_settings
+from shared.platform.settings import reset_settings
 
 MODEL_ID = "amazon.titan-embed-text-v2:0"
 
@@ -176,16 +176,7 @@ def titan_request(text: str, dimensions: int = 256) -> dict[str, Any]:
     }
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
 def bedrock(client, **kwargs) -> BedrockEmbedder:
-    kwargs.setdefault("sleep", Sleeps())
     return BedrockEmbedder(client=client, batch_size=1, **kwargs)
 
 
@@ -209,44 +200,104 @@ def test_bedrock_truncates_long_texts(bedrock_client, stubber):
     assert bedrock(bedrock_client, dimensions=512).embed([text]) == [[0.0] * 512]
 
 
-def test_bedrock_retries_throttling_with_jittered_backoff(bedrock_client, stubber):
-    # Given Bedrock throttles twice, then answers
-    stubber.add_client_error("invoke_model", "ThrottlingException", "Too many requests", 429)
-    stubber.add_client_error("invoke_model", "ServiceUnavailableException", "Busy", 503)
-    stubber.add_response("invoke_model", titan_response([0.5] * 256), titan_request("hello"))
-    sleeps = Sleeps()
-    # When a text is embedded (jitter pinned to its maximum)
-    vectors = bedrock(bedrock_client, sleep=sleeps, random=lambda: 1.0).embed(["hello"])
-    # Then it succeeded after sleeping 0.2 s, then 0.4 s
+class FakeBedrockServer:
+    """Bedrock's InvokeModel on loopback: answers each request with the next scripted reply, so
+    the retries botocore makes (standard mode, as ``shared.platform.aws`` configures it) are
+    counted for real."""
+
+    def __init__(self, replies: list[tuple[int, str | None]]) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.replies = list(replies)
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                server.requests += 1
+                status, error = server.replies.pop(0)
+                if error is None:
+                    body = json.dumps({"embedding": [0.5] * 256}).encode()
+                    headers = {"content-type": "application/json"}
+                else:
+                    body = json.dumps({"message": "scripted"}).encode()
+                    headers = {"content-type": "application/json", "x-amzn-ErrorType": error}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake_bedrock(monkeypatch):
+    """A scripted Bedrock on loopback behind the project's own client factory, with botocore's
+    backoff sleeps made instant (its retry decisions are left as they are)."""
+    from shared.platform import aws
+
+    servers: list[FakeBedrockServer] = []
+
+    def start(replies: list[tuple[int, str | None]]) -> FakeBedrockServer:
+        server = FakeBedrockServer(replies)
+        servers.append(server)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.url)
+        aws.reset()
+        return server
+
+    monkeypatch.setattr(
+        "botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0
+    )
+    yield start
+    for server in servers:
+        server.close()
+    aws.reset()
+
+
+def test_bedrock_throttling_and_unavailability_are_retried_by_botocore(fake_bedrock):
+    # Given Bedrock throttles, then is unavailable, then answers
+    server = fake_bedrock(
+        [(429, "ThrottlingException"), (503, "ServiceUnavailableException"), (200, None)]
+    )
+    # When a text is embedded with the project's client (3 attempts in all)
+    vectors = BedrockEmbedder(max_attempts=3, batch_size=1).embed(["hello"])
+    # Then it succeeded on the third request
     assert vectors == [[0.5] * 256]
-    assert sleeps.delays == [0.2, 0.4]
+    assert server.requests == 3
 
 
-def test_backoff_grows_is_capped_and_jittered():
-    top = BedrockEmbedder(random=lambda: 1.0)
-    assert [top.delay(retry) for retry in range(1, 9)] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]
-    assert BedrockEmbedder(random=lambda: 0.25).delay(3) == pytest.approx(0.2)
-    jittered = BedrockEmbedder()  # the real random: full jitter between 0 and the ceiling
-    delays = [jittered.delay(4) for _ in range(200)]
-    assert all(0.0 <= d <= 1.6 for d in delays)
-    assert len(set(delays)) > 150
+def test_bedrock_gives_up_after_max_attempts(fake_bedrock):
+    # Given a model that stays not ready (a modelled retryable error)
+    server = fake_bedrock([(429, "ModelNotReadyException")] * 5)
+    # Then three attempts are made, and the failure names the error
+    with pytest.raises(EmbeddingError, match=r"ModelNotReadyException"):
+        BedrockEmbedder(max_attempts=3, batch_size=1).embed(["x"])
+    assert server.requests == 3
 
 
-def test_bedrock_gives_up_after_max_attempts(bedrock_client, stubber):
-    for _ in range(3):
-        stubber.add_client_error("invoke_model", "ModelNotReadyException", "Warming up", 429)
-    sleeps = Sleeps()
-    with pytest.raises(EmbeddingError, match=r"ModelNotReadyException\) after 3 attempts"):
-        bedrock(bedrock_client, max_attempts=3, sleep=sleeps, random=lambda: 1.0).embed(["x"])
-    assert sleeps.delays == [0.2, 0.4]
+def test_bedrock_does_not_retry_a_refusal(fake_bedrock):
+    server = fake_bedrock([(403, "AccessDeniedException"), (200, None)])
+    with pytest.raises(EmbeddingError, match="AccessDeniedException"):
+        BedrockEmbedder(max_attempts=3, batch_size=1).embed(["x"])
+    assert server.requests == 1
 
 
 def test_bedrock_raises_other_errors_at_once(bedrock_client, stubber):
     stubber.add_client_error("invoke_model", "AccessDeniedException", "Not allowed", 403)
-    sleeps = Sleeps()
     with pytest.raises(EmbeddingError, match="AccessDeniedException") as caught:
-        bedrock(bedrock_client, sleep=sleeps).embed(["x"])
-    assert sleeps.delays == []
+        bedrock(bedrock_client).embed(["x"])
     assert isinstance(caught.value.__cause__, ClientError)
 
 
@@ -336,4 +387,4 @@ def test_unexpected_exceptions_are_not_disguised():
 
 
 def test_embeddings_module_stays_light():
-    assert "boto3" not in vars(embeddings)  # clients come from shared.aws, lazily
+    assert "boto3" not in vars(embeddings)  # clients come from shared.platform.aws, lazily

@@ -9,21 +9,33 @@ import os
 import pytest
 
 from functions.registry import discover
-from shared.settings import reset_settings
+from shared.platform.settings import reset_settings
 
 REGISTRY = discover()
-BASE = {"POWERTOOLS_SERVICE_NAME": "test", "STAGE": "dev", "AWS_REGION": "us-east-1"}
+BASE = {"POWERTOOLS_SERVICE_NAME": "test", "AWS_REGION": "us-east-1"}
+#: What the API stack sets besides the grants: the web app's URL for links in emails.
+STACK_ENV = {"email": ("APP_URL",)}
 
 
 # Variables that must parse as something other than a string get a realistic value.
-TYPED = {"DATABASE_TLS": "true", "REDIS_PORT": "6379"}
+TYPED = {
+    "DATABASE_TLS": "true",
+    "REDIS_PORT": "6379",
+    "VECTOR_STORE": "opensearch",
+    "OPENSEARCH_ENDPOINT": "https://abc.us-east-1.aoss.amazonaws.com",
+    "OPENSEARCH_SERVICE": "aoss",
+    "EMBEDDER": "bedrock",
+    "APP_URL": "https://app.example.com",
+}
 
 
 def _earned_env(function, where: str) -> dict[str, str]:
     """The environment the local runner ("local") or the CDK app ("aws") gives ``function``."""
-    env = dict(BASE)
+    env = {**BASE, "STAGE": "dev" if where == "aws" else "local"}
     for access in function.needs:
         names = access.aws_env if where == "aws" else (access.env,) if access.env else ()
+        if where == "aws":
+            names = (*names, *STACK_ENV.get(access.kind, ()))
         for variable in names:
             env[variable] = TYPED.get(variable, f"value-of-{variable.lower()}")
     return env
@@ -37,15 +49,15 @@ def test_declared_needs_are_enough_for_the_settings(name, where, monkeypatch):
     monkeypatch.setattr(os, "environ", _earned_env(function, where))
     reset_settings()
     try:
-        # Then its settings validate
-        function.settings()
+        # Then its settings, and those its needs imply, validate
+        function.validate()
     finally:
         reset_settings()
 
 
 def test_aws_gets_no_url_with_credentials_for_the_database_or_cache():
     # Given the variables the CDK app sets for the database and the cache
-    from shared.declare import CACHE, DATABASE
+    from shared.platform.declare import CACHE, DATABASE
 
     # Then none is a URL (which would carry a password): only addresses and secret ARNs
     for access in (DATABASE, CACHE):
@@ -55,7 +67,7 @@ def test_aws_gets_no_url_with_credentials_for_the_database_or_cache():
 
 def test_an_undeclared_need_is_caught(monkeypatch):
     # Given a function whose settings want the database, with no database declared
-    from shared.settings import ApiSettings
+    from shared.platform.settings import ApiSettings
 
     monkeypatch.setattr(os, "environ", dict(BASE))
     reset_settings()

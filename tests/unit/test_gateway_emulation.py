@@ -19,8 +19,8 @@ from local.gateway import (
     policy_allows,
     proxy_reply,
 )
-from shared.declare import AuthorizerTrigger, Function
-from shared.http import HttpFunction
+from shared.platform.declare import AuthorizerTrigger, Function
+from shared.platform.http import HttpFunction
 
 
 def event(**overrides):
@@ -190,7 +190,7 @@ def cors_registry() -> tuple[Registry, _TokenAuthorizer]:
 
 def _gateway(registry: Registry, monkeypatch, origin: str | None) -> Gateway:
     """The gateway as the runner starts it, with ``FRONTEND_ORIGIN`` set or not."""
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     if origin is None:
         monkeypatch.delenv("FRONTEND_ORIGIN", raising=False)
@@ -202,7 +202,7 @@ def _gateway(registry: Registry, monkeypatch, origin: str | None) -> Gateway:
 
 @pytest.fixture(autouse=True)
 def _forget_settings():
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     yield
     reset_settings()

@@ -9,7 +9,7 @@ from tests.support.events import body_json, load_event, with_headers
 def test_health_answers_ok_with_the_version(lambda_context, monkeypatch):
     # Given the deployed version
     monkeypatch.setenv("APP_VERSION", "1.2.3")
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     reset_settings()
     # When the sample API Gateway event reaches the handler

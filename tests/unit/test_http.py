@@ -8,9 +8,9 @@ import uuid
 import pytest
 from pydantic import BaseModel
 
-from shared.errors import Conflict, TooManyRequests
-from shared.http import CurrentPrincipal, HttpFunction, request_id_from_event
-from shared.schemas import RequestModel
+from shared.platform.errors import Conflict, TooManyRequests
+from shared.platform.http import CurrentPrincipal, HttpFunction, request_id_from_event
+from shared.platform.schemas import RequestModel
 
 USER = "00000000-0000-4000-8000-0000000000aa"
 
@@ -186,7 +186,7 @@ EXPOSED = (
 @pytest.fixture
 def frontend_origin(monkeypatch):
     """``FRONTEND_ORIGIN`` set to ``ORIGIN`` for the test (settings parsed afresh)."""
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     monkeypatch.setenv("FRONTEND_ORIGIN", ORIGIN)
     reset_settings()
@@ -197,7 +197,7 @@ def frontend_origin(monkeypatch):
 
 @pytest.fixture
 def no_frontend_origin(monkeypatch):
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     monkeypatch.delenv("FRONTEND_ORIGIN", raising=False)
     reset_settings()
@@ -216,7 +216,7 @@ async def limited_page() -> dict:
 
 def _refuse(monkeypatch, *, allowed: bool) -> None:
     """The rate limiter decides without Redis: ``allowed``, or refused for 30 s."""
-    from shared.ratelimit import Decision
+    from shared.platform.ratelimit import Decision
 
     decision = Decision(
         allowed=allowed,
@@ -225,7 +225,9 @@ def _refuse(monkeypatch, *, allowed: bool) -> None:
         reset_seconds=30,
         retry_after=0 if allowed else 30,
     )
-    monkeypatch.setattr("shared.http._rate_limit", lambda _event: decision)
+    monkeypatch.setattr("shared.platform.http._rate_limit", lambda _event: decision)
+    # A rate-limited function declares Redis: its address is set, though nothing connects.
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
 
 
 # Every kind of result a function returns: success, the app's problems, FastAPI's own 404, 405
@@ -284,7 +286,7 @@ def test_an_invalid_frontend_origin_stops_the_function_before_it_serves(
     monkeypatch, lambda_context
 ):
     # Given a FRONTEND_ORIGIN with a path
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     monkeypatch.setenv("FRONTEND_ORIGIN", "https://app.example.com/app")
     reset_settings()
@@ -313,7 +315,7 @@ def test_an_invalid_frontend_origin_stops_the_function_before_it_serves(
     ],
 )
 def test_vary_gains_origin_once_merged_with_what_the_route_set(before, after):
-    from shared.http import vary_on_origin
+    from shared.platform.http import vary_on_origin
 
     vary_on_origin(before)
     assert before == after

@@ -9,7 +9,7 @@ from typing import Any
 
 from functions.registry import Entry
 from local.invoke import invoke
-from shared.declare import Function, ScheduleTrigger
+from shared.platform.declare import Function, ScheduleTrigger
 
 
 class Slow(Function):

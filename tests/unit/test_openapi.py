@@ -32,7 +32,7 @@ def test_every_operation_id_is_its_functions_registry_name():
 
 def test_info_version_is_the_project_version_that_health_reports(monkeypatch):
     from functions.system.health.handler import health
-    from shared.settings import Observability
+    from shared.platform.settings import Observability
 
     doc = build_openapi(discover())
     assert doc["info"]["version"] == project_version()

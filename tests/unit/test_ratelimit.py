@@ -8,8 +8,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared import ratelimit
-from shared.ratelimit import (
+from shared.platform import ratelimit
+from shared.platform.ratelimit import (
     LOGIN_MAX_FAILURES,
     LOGIN_WINDOW_SECONDS,
     RateLimitUnavailable,

@@ -20,8 +20,8 @@ from local.schedules import (
     parse_schedule,
     scheduled_event,
 )
-from shared.jobs import ScheduledJob
-from shared.observability import request_id_var
+from shared.platform.jobs import ScheduledJob
+from shared.platform.observability import request_id_var
 
 
 def job_entry(name: str, schedule: str, fn=None) -> Entry:

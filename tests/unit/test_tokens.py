@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.auth import keys, tokens
 from shared.auth.tokens import InvalidToken
-from shared.settings import reset_settings
+from shared.platform import keyring
+from shared.platform.settings import reset_settings
 
 KEY_1 = "k1-secret-" + "a" * 54
 KEY_2 = "k2-secret-" + "b" * 54
@@ -31,13 +32,13 @@ USER_ID = str(uuid.uuid4())
 
 
 @dataclass
-class KeyRing:
+class StubRing:
     """The stubbed Secrets Manager value: change ``keyset`` to rotate."""
 
-    keyset: keys.KeySet
+    keyset: keyring.KeyRing
     asked: list[str] = field(default_factory=list)
 
-    def load(self, *, force: bool = False) -> keys.KeySet:
+    def load(self, *, force: bool = False) -> keyring.KeyRing:
         return self.keyset
 
     def key_for(self, kid: str) -> bytes | None:
@@ -45,13 +46,13 @@ class KeyRing:
         return self.keyset.keys.get(kid)
 
 
-def keyset(current: str, **named: str) -> keys.KeySet:
-    return keys.KeySet(current_kid=current, keys={k: v.encode() for k, v in named.items()})
+def keyset(current: str, **named: str) -> keyring.KeyRing:
+    return keyring.KeyRing(current_kid=current, keys={k: v.encode() for k, v in named.items()})
 
 
 @pytest.fixture
-def ring(monkeypatch) -> Iterator[KeyRing]:
-    ring = KeyRing(keyset("k1", k1=KEY_1))
+def ring(monkeypatch) -> Iterator[StubRing]:
+    ring = StubRing(keyset("k1", k1=KEY_1))
     monkeypatch.setenv("SIGNING_KEYS_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:0:secret:k")
     for name in ("ACCESS_TOKEN_TTL_SECONDS", "TOKEN_ISSUER", "TOKEN_AUDIENCE"):
         monkeypatch.delenv(name, raising=False)
@@ -176,7 +177,7 @@ def test_a_token_is_checked_against_its_own_kids_key_only(ring):
     assert tokens.verify_access_token(signed(KEY_2, kid="k2")).user_id == USER_ID
 
 
-# ---- keys.parse --------------------------------------------------------------------------------
+# ---- keyring.parse -----------------------------------------------------------------------------
 
 
 def test_parse_reads_the_current_kid_and_every_usable_key():
@@ -184,7 +185,7 @@ def test_parse_reads_the_current_kid_and_every_usable_key():
     secret = json.dumps({"current": "k2", "k2": KEY_2, "k1": KEY_1, "k0": "short"})
 
     # When it is parsed
-    parsed = keys.parse(secret)
+    parsed = keyring.parse(secret)
 
     # Then the current key is k2's, k1 is kept for verification and the short one is dropped
     assert parsed.current_kid == "k2"
@@ -221,21 +222,21 @@ def test_parse_refuses_a_secret_without_a_usable_current_key(secret):
     # When a secret without a usable current key is parsed
     # Then it is refused
     with pytest.raises(ValueError, match=r"."):
-        keys.parse(secret)
+        keyring.parse(secret)
 
 
 def test_parse_accepts_a_key_of_exactly_32_characters():
-    assert keys.parse(json.dumps({"current": "k1", "k1": "a" * 32})).current == b"a" * 32
+    assert keyring.parse(json.dumps({"current": "k1", "k1": "a" * 32})).current == b"a" * 32
 
 
 def test_a_new_secret_parses_with_a_strong_key():
     # When the runner's seed secret is made
-    parsed = keys.parse(keys.new_secret("k7"))
+    parsed = keyring.parse(keyring.new_secret("k7"))
 
     # Then its current kid has a long random key, different each time
     assert parsed.current_kid == "k7"
     assert len(parsed.current) >= 64
-    assert keys.parse(keys.new_secret("k7")).current != parsed.current
+    assert keyring.parse(keyring.new_secret("k7")).current != parsed.current
 
 
 # ---- verify refuses everything else ------------------------------------------------------------
@@ -355,8 +356,8 @@ def test_refresh_tokens_are_random_and_stored_as_sha256():
     # Then they differ, carry 256 bits, and their stored form is the hex SHA-256, never the token
     assert first != second
     assert len(base64.urlsafe_b64decode(first + "=")) == 32
-    stored = tokens.hash_refresh_token(first)
+    stored = tokens.hash_token(first)
     assert stored == hashlib.sha256(first.encode()).hexdigest()
     assert stored != first
-    assert tokens.hash_refresh_token(first) == stored
-    assert tokens.hash_refresh_token(second) != stored
+    assert tokens.hash_token(first) == stored
+    assert tokens.hash_token(second) != stored

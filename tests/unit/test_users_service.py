@@ -11,12 +11,15 @@ import pytest
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
 
-from shared import cache
-from shared.auth import keys, passwords, revocation
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
-from shared.http import Principal
-from shared.models import Base, RefreshToken, User
+from shared.auth import passwords, revocation
+from shared.auth.models import RefreshToken
+from shared.platform import cache, keyring, pagination
+from shared.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.platform.identity import Principal
+from shared.platform.orm import Base
+from shared.users import cache as user_cache
 from shared.users import service
+from shared.users.models import User
 from shared.users.schemas import UserUpdate
 
 FAKE_HASH = "not-a-real-hash"  # nothing here logs in: argon2 would only slow the suite down
@@ -132,12 +135,12 @@ def test_a_read_is_cached_and_a_change_invalidates_it(session, make_user, redis)
     service.get_user(session, as_principal(member), member.id)
     key = f"user:{member.id}"
     assert redis.get(key) is not None
-    assert 0 < redis.ttl(key) <= service.CACHE_TTL_SECONDS
+    assert 0 < redis.ttl(key) <= user_cache.TTL_SECONDS
     # When the member renames itself and the request commits
     service.update_user(session, as_principal(member), member.id, UserUpdate(name="After"))
     commit(session)
     # Then the cached copy is gone and the next read sees the new name
-    assert redis.get(key) in (None, service._TOMBSTONE)  # no copy of the user is left
+    assert redis.get(key) in (None, user_cache._TOMBSTONE)  # no copy of the user is left
     assert service.get_user(session, as_principal(member), member.id).name == "After"
 
 
@@ -355,7 +358,7 @@ def test_deleting_oneself_ends_the_sessions_and_drops_the_cache(session, make_us
     assert session.get(User, member.id) is None
     assert session.scalar(select(func.count()).select_from(RefreshToken)) == 0
     assert redis.get(f"auth:ver:{member.id}") == str(revocation.DELETED)
-    assert redis.get(f"user:{member.id}") in (None, service._TOMBSTONE)
+    assert redis.get(f"user:{member.id}") in (None, user_cache._TOMBSTONE)
 
 
 def test_the_last_active_admin_cannot_delete_itself(session, make_user, redis):
@@ -386,8 +389,8 @@ def test_deleting_a_missing_user_is_404(session, make_user):
 
 @pytest.fixture
 def cursor_keys(monkeypatch):
-    key_set = keys.parse(keys.new_secret())
-    monkeypatch.setattr(keys, "load", lambda **_: key_set)
+    key_set = keyring.FixedRing(keyring.parse(keyring.new_secret("c1")))
+    monkeypatch.setattr(pagination, "cursor_keys", lambda: key_set)
     return key_set
 
 

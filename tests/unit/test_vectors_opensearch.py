@@ -526,7 +526,7 @@ def test_the_client_is_created_lazily_with_tls_and_sigv4_for_the_service(cluster
 
 
 def test_the_signer_uses_the_process_credentials_from_the_environment(monkeypatch, cluster, sleeps):
-    from shared import aws
+    from shared.platform import aws
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
@@ -570,7 +570,7 @@ def test_opensearch_needs_an_endpoint():
 
 def test_get_vector_store_builds_the_configured_adapter_once(monkeypatch):
     from shared import vectors
-    from shared.settings import reset_settings
+    from shared.platform.settings import reset_settings
 
     monkeypatch.setenv("VECTOR_STORE", "opensearch")
     monkeypatch.setenv("OPENSEARCH_ENDPOINT", "https://abc.eu-west-1.aoss.amazonaws.com/")
@@ -693,7 +693,7 @@ def verify_sigv4(request: Recorded, base_url: str, credentials: Any, region: str
 def test_requests_are_signed_with_sigv4_over_real_http(stand_in, monkeypatch, service):
     from botocore.credentials import Credentials
 
-    from shared import aws
+    from shared.platform import aws
 
     # Given credentials in the environment, as Lambda provides them, and a stand-in server
     base_url, recorded = stand_in

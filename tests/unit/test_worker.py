@@ -9,10 +9,10 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pydantic import BaseModel, ConfigDict
 
-from shared import queues
-from shared.jobs import ScheduledJob
-from shared.observability import request_id_var
-from shared.worker import QueueWorker, is_s3_test_event, request_id_of
+from shared.platform import queues
+from shared.platform.jobs import ScheduledJob
+from shared.platform.observability import request_id_var
+from shared.platform.worker import QueueWorker, is_s3_test_event, request_id_of
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:stratus-test-thumbnails"
 

@@ -2,18 +2,12 @@
 
 from fastapi import Response
 
-from shared import db
 from shared.auth import service
-from shared.auth.schemas import (
-    BrowserSession,
-    LoginRequest,
-    SessionMode,
-    TokenPair,
-    refresh_cookie,
-)
-from shared.declare import DATABASE, secret
-from shared.http import HttpFunction
-from shared.settings import Signing, TokenSettings, get_settings
+from shared.auth.schemas import BrowserSession, LoginRequest, TokenPair
+from shared.platform import db
+from shared.platform.declare import DATABASE, secret
+from shared.platform.http import HttpFunction, SessionMode, refresh_cookie
+from shared.platform.settings import Signing, TokenSettings, get_settings
 
 function = HttpFunction(
     method="POST",

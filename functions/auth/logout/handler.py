@@ -2,12 +2,18 @@
 
 from fastapi import Response
 
-from shared import db
 from shared.auth import service
-from shared.auth.schemas import CLEARED_REFRESH_COOKIE, LogoutRequest, RefreshCookie, SessionMode
-from shared.declare import DATABASE
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import ApiSettings
+from shared.auth.schemas import LogoutRequest
+from shared.platform import db
+from shared.platform.declare import DATABASE
+from shared.platform.http import (
+    CLEARED_REFRESH_COOKIE,
+    CurrentPrincipal,
+    HttpFunction,
+    RefreshCookie,
+    SessionMode,
+)
+from shared.platform.settings import ApiSettings
 
 function = HttpFunction(
     method="POST",

@@ -4,9 +4,9 @@ from fastapi import Response
 
 from shared.auth import service
 from shared.auth.schemas import PasswordResetRequest
-from shared.declare import queue
-from shared.http import HttpFunction
-from shared.settings import Cache, Limits, Observability
+from shared.platform.declare import queue
+from shared.platform.http import HttpFunction
+from shared.platform.settings import Cache, Limits, Observability
 
 
 class ResetRequestSettings(Observability, Cache, Limits):

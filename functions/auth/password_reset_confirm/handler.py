@@ -2,12 +2,12 @@
 
 from fastapi import Response
 
-from shared import db
 from shared.auth import service
 from shared.auth.schemas import PasswordResetConfirm
-from shared.declare import DATABASE, queue
-from shared.http import HttpFunction
-from shared.settings import ApiSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, queue
+from shared.platform.http import HttpFunction
+from shared.platform.settings import ApiSettings
 
 function = HttpFunction(
     method="POST",

@@ -3,21 +3,19 @@
 from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 
-from shared import db
 from shared.auth import service
-from shared.auth.schemas import (
+from shared.auth.schemas import BrowserSession, RefreshRequest, TokenPair
+from shared.platform import db
+from shared.platform.declare import DATABASE, secret
+from shared.platform.errors import Unauthorized
+from shared.platform.http import (
     CLEARED_REFRESH_COOKIE,
-    BrowserSession,
+    HttpFunction,
     RefreshCookie,
-    RefreshRequest,
     SessionMode,
-    TokenPair,
     refresh_cookie,
 )
-from shared.declare import DATABASE, secret
-from shared.errors import Unauthorized
-from shared.http import HttpFunction
-from shared.settings import Signing, TokenSettings, get_settings
+from shared.platform.settings import Signing, TokenSettings, get_settings
 
 function = HttpFunction(
     method="POST",

@@ -1,11 +1,11 @@
 """POST /auth/register: create a member account."""
 
-from shared import db
 from shared.auth import service
 from shared.auth.schemas import RegisterRequest
-from shared.declare import DATABASE, queue
-from shared.http import HttpFunction
-from shared.settings import ApiSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, queue
+from shared.platform.http import HttpFunction
+from shared.platform.settings import ApiSettings
 from shared.users.schemas import UserPublic
 
 function = HttpFunction(

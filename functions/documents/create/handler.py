@@ -1,11 +1,11 @@
 """POST /documents: a document awaiting its upload, with a presigned POST for the file."""
 
-from shared import db
-from shared.declare import DATABASE, bucket
 from shared.documents import service
 from shared.documents.schemas import DocumentCreate, DocumentCreated
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import DocumentSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, bucket
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import DocumentSettings
 
 function = HttpFunction(
     method="POST",

@@ -1,11 +1,11 @@
 """POST /documents/text: a document from text the caller sends, stored by the service."""
 
-from shared import db
-from shared.declare import DATABASE, bucket
 from shared.documents import service
 from shared.documents.schemas import DocumentPublic, TextDocumentCreate
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import DocumentSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, bucket
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import DocumentSettings
 
 function = HttpFunction(
     method="POST",

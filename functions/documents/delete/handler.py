@@ -4,11 +4,11 @@ from uuid import UUID
 
 from fastapi import Response
 
-from shared import db
-from shared.declare import DATABASE, VECTORS, bucket
 from shared.documents import service
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import DocumentSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, VECTORS, bucket
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import DocumentSettings
 
 function = HttpFunction(
     method="DELETE",

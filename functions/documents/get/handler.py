@@ -2,12 +2,12 @@
 
 from uuid import UUID
 
-from shared import db
-from shared.declare import DATABASE, bucket
 from shared.documents import service
 from shared.documents.schemas import DocumentPublic
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import DocumentSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, bucket
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import DocumentSettings
 
 function = HttpFunction(
     method="GET",

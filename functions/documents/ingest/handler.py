@@ -1,9 +1,9 @@
 """The ingest worker: S3 ObjectCreated → text → chunks → embeddings → vectors → ready."""
 
-from shared.declare import DATABASE, EMBEDDINGS, VECTORS, bucket, queue
 from shared.documents.ingest import S3Notification, ingest_notification
-from shared.settings import IngestSettings
-from shared.worker import QueueWorker
+from shared.platform.declare import DATABASE, EMBEDDINGS, VECTORS, bucket, queue
+from shared.platform.settings import IngestSettings
+from shared.platform.worker import QueueWorker
 
 function = QueueWorker(
     queue="ingest",

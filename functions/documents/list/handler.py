@@ -4,18 +4,18 @@ from typing import Annotated
 
 from fastapi import Query
 
-from shared import db
-from shared.declare import DATABASE, secret
 from shared.documents import service
 from shared.documents.schemas import DocumentsPage, Status
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import TokenSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, secret
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import ListSettings
 
 function = HttpFunction(
     method="GET",
     path="/documents",
-    needs=(DATABASE, secret("signing-keys")),
-    settings=TokenSettings,
+    needs=(DATABASE, secret("cursor-keys")),
+    settings=ListSettings,
 )
 
 

@@ -1,11 +1,11 @@
 """POST /search: semantic search over the caller's own ready documents."""
 
-from shared import db
-from shared.declare import DATABASE, EMBEDDINGS, VECTORS
 from shared.documents import service
 from shared.documents.schemas import SearchRequest, SearchResponse
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import ApiSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, EMBEDDINGS, VECTORS
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import ApiSettings
 
 function = HttpFunction(
     method="POST",

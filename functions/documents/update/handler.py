@@ -2,12 +2,12 @@
 
 from uuid import UUID
 
-from shared import db
-from shared.declare import DATABASE
 from shared.documents import service
 from shared.documents.schemas import DocumentPublic, DocumentUpdate
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import ApiSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import ApiSettings
 
 function = HttpFunction(
     method="PATCH",

@@ -1,10 +1,10 @@
 """The notification worker: store each notification in-app and email it, once."""
 
-from shared.declare import DATABASE, EMAIL
 from shared.notifications.messages import NotificationJob, Notify
 from shared.notifications.service import deliver, handle_reset_request
-from shared.settings import Database, Email, Observability
-from shared.worker import QueueWorker
+from shared.platform.declare import DATABASE, EMAIL
+from shared.platform.settings import Database, Email, Observability
+from shared.platform.worker import QueueWorker
 
 
 class NotificationSettings(Observability, Database, Email):

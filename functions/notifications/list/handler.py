@@ -4,18 +4,18 @@ from typing import Annotated
 
 from fastapi import Query
 
-from shared import db
-from shared.declare import DATABASE, secret
-from shared.http import CurrentPrincipal, HttpFunction
 from shared.notifications import service
 from shared.notifications.schemas import NotificationsPage
-from shared.settings import TokenSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, secret
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import ListSettings
 
 function = HttpFunction(
     method="GET",
     path="/notifications",
-    needs=(DATABASE, secret("signing-keys")),
-    settings=TokenSettings,
+    needs=(DATABASE, secret("cursor-keys")),
+    settings=ListSettings,
 )
 
 

@@ -4,11 +4,11 @@ from uuid import UUID
 
 from fastapi import Response
 
-from shared import db
-from shared.declare import DATABASE
-from shared.http import CurrentPrincipal, HttpFunction
 from shared.notifications import service
-from shared.settings import ApiSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import ApiSettings
 
 function = HttpFunction(
     method="POST",

@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 from fastapi import Depends
 from pydantic import BaseModel
 
-from shared.http import HttpFunction
-from shared.settings import Observability, get_settings
+from shared.platform.http import HttpFunction
+from shared.platform.settings import Observability, get_settings
 
 # No dependency calls, as the contract says: so no rate limiting (it lives in Redis) either.
 function = HttpFunction(method="GET", path="/health", auth=False, memory_mb=256, rate_limited=False)

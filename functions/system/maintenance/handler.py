@@ -1,9 +1,13 @@
 """The hourly maintenance job: expired tokens, abandoned uploads."""
 
-from shared import maintenance
-from shared.declare import DATABASE, bucket
-from shared.jobs import ScheduledJob
-from shared.settings import IngestSettings
+from datetime import UTC, datetime
+
+from shared.auth import service as auth
+from shared.documents import service as documents
+from shared.platform import db
+from shared.platform.declare import DATABASE, bucket
+from shared.platform.jobs import ScheduledJob
+from shared.platform.settings import IngestSettings
 
 function = ScheduledJob(
     schedule="rate(1 hour)",
@@ -15,7 +19,12 @@ function = ScheduledJob(
 
 @function.run
 def run() -> dict[str, int]:
-    return maintenance.run()
+    """Delete expired tokens, and documents whose upload never came (with their objects)."""
+    now = datetime.now(UTC)
+    with db.session_scope() as session:
+        removed = auth.remove_expired_tokens(session, now=now)
+        removed["abandoned_documents"] = documents.remove_abandoned(session, now=now)
+    return removed
 
 
 handler = function.handler

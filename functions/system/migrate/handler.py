@@ -5,11 +5,11 @@ starts. Migrations must be expand-then-contract: the functions of the previous d
 serving while they run.
 """
 
-from shared import aws, db, migrate
-from shared.declare import DATABASE, secret
-from shared.jobs import DeployJob
-from shared.observability import logger
-from shared.settings import DeploySettings
+from shared.platform import db, migrate, secrets
+from shared.platform.declare import DATABASE, secret
+from shared.platform.jobs import DeployJob
+from shared.platform.observability import logger
+from shared.platform.settings import DeploySettings
 from shared.users.service import ensure_admin_from_secret
 
 function = DeployJob(
@@ -22,14 +22,12 @@ function = DeployJob(
 @function.run
 def run() -> dict[str, str | None]:
     """Apply the database migrations, then create the admin named in the admin secret."""
-    from shared.settings import get_settings
+    from shared.platform.settings import get_settings
 
     revision = migrate.apply()
     settings = get_settings(DeploySettings)
     with db.session_scope() as session:
-        admin = ensure_admin_from_secret(
-            session, aws.secret_string(settings.admin_secret_arn, max_age=0)
-        )
+        admin = ensure_admin_from_secret(session, secrets.get(settings.admin_secret_arn, max_age=0))
     if admin == "unset":
         logger.warning("No admin email in the admin secret: no admin bootstrapped")
     return {"revision": revision, "admin": admin}

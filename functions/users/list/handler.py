@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import Query
 
-from shared import db
-from shared.declare import DATABASE, secret
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import TokenSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, secret
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import ListSettings
 from shared.users import service
 from shared.users.schemas import UsersPage
 
@@ -15,8 +15,8 @@ function = HttpFunction(
     method="GET",
     path="/users",
     roles=("admin",),
-    needs=(DATABASE, secret("signing-keys")),
-    settings=TokenSettings,
+    needs=(DATABASE, secret("cursor-keys")),
+    settings=ListSettings,
     errors=(422,),
 )
 

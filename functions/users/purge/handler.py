@@ -1,9 +1,9 @@
 """The purge worker: a deleted user's documents, objects, vectors and notifications."""
 
-from shared.declare import DATABASE, VECTORS, bucket
-from shared.settings import IngestSettings
+from shared.platform.declare import DATABASE, VECTORS, bucket
+from shared.platform.settings import IngestSettings
+from shared.platform.worker import QueueWorker
 from shared.users.purge import PURGE_QUEUE, PurgeUser, purge
-from shared.worker import QueueWorker
 
 function = QueueWorker(
     queue=PURGE_QUEUE,

@@ -2,10 +2,10 @@
 
 from uuid import UUID
 
-from shared import db
-from shared.declare import DATABASE, queue
-from shared.http import CurrentPrincipal, HttpFunction
-from shared.settings import ApiSettings
+from shared.platform import db
+from shared.platform.declare import DATABASE, queue
+from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.settings import ApiSettings
 from shared.users import service
 from shared.users.schemas import UserPublic, UserUpdate
 

@@ -499,6 +499,16 @@ export interface components {
             /** Url */
             url: string;
         };
+        /**
+         * FieldError
+         * @description One entry of a 422 problem's errors: where the bad input is, and what is wrong with it.
+         */
+        FieldError: {
+            /** Loc */
+            loc: (string | number)[];
+            /** Msg */
+            msg: string;
+        };
         /** Health */
         Health: {
             /**
@@ -601,7 +611,7 @@ export interface components {
         };
         /**
          * Problem
-         * @description RFC 9457 problem document, as every error response carries it.
+         * @description An RFC 9457 problem document: the body of every error response.
          * @example {
          *       "detail": "No such document.",
          *       "request_id": "4f1c7a3e-0b7d-4e4a-9a51-2d8f3f0d9c11",
@@ -617,22 +627,21 @@ export interface components {
              * Errors
              * @default null
              */
-            errors: components["schemas"]["ProblemError"][] | null;
+            errors: components["schemas"]["FieldError"][] | null;
             /** Request Id */
             request_id: string;
             /** Status */
             status: number;
-            /** Title */
+            /**
+             * Title
+             * @default
+             */
             title: string;
-            /** Type */
+            /**
+             * Type
+             * @default about:blank
+             */
             type: string;
-        };
-        /** ProblemError */
-        ProblemError: {
-            /** Loc */
-            loc: (string | number)[];
-            /** Msg */
-            msg: string;
         };
         /**
          * RefreshRequest

@@ -18,8 +18,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from shared import aws
-from shared.settings import Database, get_settings
+from shared.platform import secrets
+from shared.platform.settings import Database, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -42,9 +42,7 @@ def credentials() -> tuple[str, str]:
     if settings.database_secret_arn is None:
         raise ValueError("DATABASE_SECRET_ARN is not set")
     document = json.loads(
-        aws.secret_string(
-            settings.database_secret_arn, max_age=settings.database_secret_max_age_seconds
-        )
+        secrets.get(settings.database_secret_arn, max_age=settings.database_secret_max_age_seconds)
     )
     return str(document["username"]), str(document["password"])
 
@@ -138,3 +136,9 @@ def reset() -> None:
         engine().dispose()
     engine.cache_clear()
     _sessionmaker.cache_clear()
+
+
+def affected(result: Any) -> int:
+    """How many rows an UPDATE or DELETE matched (``CursorResult.rowcount``, which the
+    ``Session.execute`` stubs do not expose)."""
+    return int(result.rowcount)

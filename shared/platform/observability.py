@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stratus"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Stratus"))
 
+#: The header that carries the request id on every response (and, when sane, on the request).
+#: On a response API Gateway makes by itself, it is API Gateway's own request id.
+REQUEST_ID_HEADER = "X-Request-Id"
+
 #: The request id of the invocation being served (HTTP request or queue record).
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 

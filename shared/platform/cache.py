@@ -6,8 +6,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from shared import aws
-from shared.settings import Cache, get_settings
+from shared.platform import secrets
+from shared.platform.settings import Cache, get_settings
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -21,7 +21,7 @@ def redis_url() -> str:
         return settings.redis_url
     if settings.redis_auth_secret_arn is None:
         raise ValueError("REDIS_AUTH_SECRET_ARN is not set")
-    token = aws.secret_string(
+    token = secrets.get(
         settings.redis_auth_secret_arn, max_age=settings.redis_secret_max_age_seconds
     )
     return f"rediss://:{quote(token, safe='')}@{settings.redis_host}:{settings.redis_port}/0"

@@ -2,9 +2,9 @@
 
 A function that sends to the queue of the worker declared with ``queue="ingest"`` declares
 ``needs=(declare.queue("ingest"),)``; the CDK app and the local runner then set the queue's URL
-in the environment variable named by :func:`shared.declare.env_name`. The request id of the
-invocation travels as the ``request_id`` message attribute, and the worker makes it the
-correlation id of every log line of that record (see :mod:`shared.worker`).
+in the environment variable named by :func:`shared.platform.settings.env_name`. The request id
+of the invocation travels as the ``request_id`` message attribute, and the worker makes it the
+correlation id of every log line of that record (see :mod:`shared.platform.worker`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.aws import client
-from shared.declare import env_name
-from shared.observability import logger, request_id_var
+from shared.platform.aws import client
+from shared.platform.observability import logger, request_id_var
+from shared.platform.settings import env_name
 
 #: The message attribute (``String``) that carries the request id from producer to worker.
 REQUEST_ID_ATTRIBUTE = "request_id"
@@ -46,8 +46,8 @@ def queue_url(queue: str) -> str:
 def send(queue: str, message: BaseModel, *, delay_seconds: int = 0) -> str:
     """Send ``message`` (as JSON) to the worker queue ``queue``; return its SQS message id.
 
-    The current request id (:data:`shared.observability.request_id_var`), when there is one,
-    goes along as the ``request_id`` message attribute. Raises :class:`QueueNotConfigured`
+    The current request id (:data:`shared.platform.observability.request_id_var`), when there is
+    one, goes along as the ``request_id`` message attribute. Raises :class:`QueueNotConfigured`
     when the queue's URL is not in the environment, ``ValueError`` for a delay SQS refuses, and
     lets any SQS error propagate: a message that could not be queued is never silently lost.
     """

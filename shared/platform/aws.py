@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from shared.settings import Aws, get_settings, reset_settings
+from shared.platform.settings import Aws, get_settings, reset_settings
 
 if TYPE_CHECKING:
     import boto3
@@ -24,16 +24,17 @@ def session() -> boto3.Session:
 
 
 @cache
-def client(service: str) -> Any:
-    """A cached boto3 client for ``service``, honouring the endpoint override."""
+def client(service: str, *, max_attempts: int = 3) -> Any:
+    """A cached boto3 client for ``service``, honouring the endpoint override.
+
+    Retries are botocore's ``standard`` mode: throttling, transient and modelled-retryable
+    errors (Bedrock's ``ModelNotReadyException`` among them) are retried with exponential
+    backoff and full jitter, ``max_attempts`` attempts in all; nothing here loops by hand."""
     from botocore.config import Config
 
     settings = get_settings(Aws)
-    # Bedrock embeddings retry with their own backoff and jitter (shared.embeddings); the
-    # client must not multiply those attempts by its own.
-    attempts = 1 if service == "bedrock-runtime" else 3
     config = Config(
-        retries={"mode": "standard", "max_attempts": attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         s3={"addressing_style": "path"} if settings.endpoint_url else {},
         signature_version="s3v4" if service == "s3" else None,
     )
@@ -43,25 +44,11 @@ def client(service: str) -> Any:
     return boto_session.client(service, config=config)
 
 
-@lru_cache(maxsize=4)
-def _secrets_provider(secretsmanager: Any) -> Any:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    return SecretsProvider(boto3_client=secretsmanager)
-
-
-def secret_string(secret_id: str, *, max_age: int) -> str:
-    """The string value of the Secrets Manager secret ``secret_id``, cached for ``max_age``
-    seconds (Powertools parameters), so a rotated secret is picked up without a redeploy."""
-    value = _secrets_provider(client("secretsmanager")).get(secret_id, max_age=max_age)
-    if not isinstance(value, str):
-        raise ValueError(f"secret {secret_id}: expected a string value")
-    return value
-
-
 def reset() -> None:
     """Forget cached clients and settings (tests and the local runner change the environment)."""
-    _secrets_provider.cache_clear()
+    from shared.platform import secrets
+
+    secrets.reset()
     client.cache_clear()
     session.cache_clear()
     reset_settings()

@@ -11,20 +11,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
-from uuid import UUID
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Request
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from mangum import Mangum
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.declare import CACHE, Access, Function, Role, Route
-from shared.errors import (
+from shared.platform.declare import CACHE, Access, Function, Route
+from shared.platform.errors import (
     PROBLEM_CONTENT_TYPE,
     AppError,
     FieldError,
@@ -34,15 +32,58 @@ from shared.errors import (
     Unauthorized,
     problem_for,
 )
-from shared.observability import is_sane_request_id, logger, request_id_var, set_request_id
-from shared.settings import Cors, Limits, Observability, Settings, get_settings
+from shared.platform.identity import Principal, Role
+from shared.platform.observability import (
+    REQUEST_ID_HEADER,
+    is_sane_request_id,
+    logger,
+    request_id_var,
+    set_request_id,
+)
+from shared.platform.settings import Cors, Limits, Observability, Settings, get_settings
 
 if TYPE_CHECKING:
-    from shared.ratelimit import Decision
+    from shared.platform.ratelimit import Decision
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
-REQUEST_ID_HEADER = "X-Request-Id"
+# ---- browser session mode ----------------------------------------------------------------------
+# With ``X-Session-Mode: cookie`` the refresh token travels only in an HttpOnly cookie scoped to
+# /auth, so no script of the page can read it; the access token stays in the page's memory. The
+# header is what a cross-site form cannot send, so the cookie alone never refreshes anything
+# (the auth handlers: functions/auth/login, refresh, logout).
+
+SESSION_MODE_HEADER = "X-Session-Mode"
+REFRESH_COOKIE = "stratus_refresh"
+REFRESH_COOKIE_PATH = "/auth"
+
+SessionMode = Annotated[
+    Literal["cookie"] | None,
+    Header(
+        alias=SESSION_MODE_HEADER,
+        description="`cookie`: browser session mode, the refresh token travels only in the "
+        f"`{REFRESH_COOKIE}` cookie (HttpOnly, Secure, SameSite=Strict, Path=/auth).",
+    ),
+]
+RefreshCookie = Annotated[
+    str | None,
+    Cookie(
+        alias=REFRESH_COOKIE,
+        max_length=512,
+        description=f"The refresh token; read only with `{SESSION_MODE_HEADER}: cookie`.",
+    ),
+]
+
+
+def refresh_cookie(token: str, *, max_age: int) -> str:
+    """The ``Set-Cookie`` value carrying ``token``; ``max_age=0`` with an empty token clears it."""
+    return (
+        f"{REFRESH_COOKIE}={token}; Max-Age={max_age}; Path={REFRESH_COOKIE_PATH}; "
+        "HttpOnly; Secure; SameSite=Strict"
+    )
+
+
+CLEARED_REFRESH_COOKIE = refresh_cookie("", max_age=0)
 
 #: What a browser on the frontend's origin may send (the preflight's allowed headers), and what
 #: it may read from a response besides the CORS-safelisted ones. The one list: the CDK app's
@@ -51,7 +92,7 @@ CORS_ALLOW_HEADERS: tuple[str, ...] = (
     "Authorization",
     "Content-Type",
     REQUEST_ID_HEADER,
-    "X-Session-Mode",  # browser session mode (shared.auth.schemas)
+    SESSION_MODE_HEADER,
 )
 CORS_EXPOSE_HEADERS: tuple[str, ...] = (
     REQUEST_ID_HEADER,
@@ -181,15 +222,6 @@ def build_app(*routers: APIRouter, **kwargs: Any) -> FastAPI:
 
 
 # ---- the caller --------------------------------------------------------------------------------
-
-
-class Principal(BaseModel):
-    """The authenticated caller, as the API Gateway authorizer put it in the request context."""
-
-    user_id: UUID
-    role: Role
-    jti: str | None = None  # the access token's id and expiry, for logout
-    expires_at: int | None = None
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal:
@@ -340,7 +372,7 @@ def _rate_limit(event: dict[str, Any]) -> Decision | None:
     """Count this request against its caller's budget: per user, per client IP when anonymous.
 
     Fails open: with Redis unreachable the request goes on, without RateLimit headers."""
-    from shared import cache, ratelimit
+    from shared.platform import cache, ratelimit
 
     context = event.get("requestContext") or {}
     user_id = (context.get("authorizer") or {}).get("sub")

@@ -15,12 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.observability import get_tracer, logger, metrics
-from shared.settings import Observability, Settings, get_settings
-
-Role = Literal["admin", "member", "viewer"]
-ROLES: tuple[Role, ...] = ("admin", "member", "viewer")
-
+from shared.platform.identity import Role
+from shared.platform.observability import get_tracer, logger, metrics
+from shared.platform.settings import (
+    Aws,
+    Cache,
+    Database,
+    Email,
+    EmbeddingSettings,
+    Observability,
+    Settings,
+    SettingsError,
+    VectorSettings,
+    env_name,
+    get_settings,
+)
 
 # ---- resources and the access a function needs -------------------------------------------
 
@@ -50,22 +59,10 @@ class Access:
         return (self.env,) if self.env else ()
 
 
-def env_name(kind: str, name: str) -> str | None:
-    """Environment variable naming, the one convention shared by CDK and the local runner."""
-    key = re.sub(r"[^A-Za-z0-9]", "_", name).upper()
-    return {
-        "bucket": f"{key}_BUCKET",
-        "queue": f"{key}_QUEUE_URL",
-        "secret": f"{key}_SECRET_ARN",
-        "database": "DATABASE_URL",
-        "cache": "REDIS_URL",
-    }.get(kind)
-
-
-#: What the CDK app sets: instead of ``DATABASE_URL`` and ``REDIS_URL`` (``shared.settings``
-#: builds the URL from them, reading the credentials from Secrets Manager); for the services
-#: the local runner replaces with defaults (the embedded vector store, the local embedder, moto's
-#: SES), where they are.
+#: What the CDK app sets: instead of ``DATABASE_URL`` and ``REDIS_URL``
+#: (``shared.platform.settings`` builds the URL from them, reading the credentials from Secrets
+#: Manager); for the services the local runner replaces with defaults (the embedded vector
+#: store, the local embedder, moto's SES), where they are.
 AWS_ENV_NAMES: dict[str, tuple[str, ...]] = {
     "database": ("DATABASE_SECRET_ARN", "DATABASE_HOST", "DATABASE_NAME", "DATABASE_TLS"),
     "cache": ("REDIS_HOST", "REDIS_PORT", "REDIS_AUTH_SECRET_ARN"),
@@ -217,15 +214,57 @@ class Function:
             AuthorizerTrigger: "authorizer",
         }[type(self.trigger)]
 
+    def __post_init__(self) -> None:
+        # In Lambda a misconfigured function must fail its initialisation, before it serves
+        # anything; elsewhere (the CDK app, tests, the registry) only on its first invocation.
+        if os.environ.get("AWS_LAMBDA_RUNTIME_API") or os.environ.get("STRATUS_VALIDATE_AT_INIT"):
+            self.validate()
+
+    def validate(self) -> None:
+        """Check that the environment configures everything this function declares: its own
+        settings, the settings each need implies, and the address of each named resource.
+        Raises :class:`~shared.platform.settings.SettingsError` naming what is missing."""
+        for settings in (self.settings, *self._need_settings()):
+            get_settings(settings)
+        missing = [
+            f"{access.kind} {access.name!r} ({access.env})"
+            for access in self.needs
+            if access.env and access.kind in NAMED_KINDS and not os.environ.get(access.env)
+        ]
+        if missing:
+            raise SettingsError(
+                "no address for declared resources: "
+                + ", ".join(missing)
+                + ": the deployment (or the local runner) must set them"
+            )
+
+    def _need_settings(self) -> list[type[Settings]]:
+        return list(dict.fromkeys(NEED_SETTINGS[kind] for kind in sorted(self.need_kinds)))
+
     def invoke(self, event: dict[str, Any], context: Any) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     def handler(self, event: dict[str, Any], context: Any) -> Any:
         """The Lambda entry point: settings validated, then the instrumented :meth:`invoke`."""
-        get_settings(self.settings)
         if self._instrumented is None:
+            self.validate()
             self._instrumented = instrument(self.invoke)
         return self._instrumented(event, context)
+
+
+#: The settings each kind of need implies; checked with the function's own (``validate``).
+NEED_SETTINGS: dict[str, type[Settings]] = {
+    "database": Database,
+    "cache": Cache,
+    "vectors": VectorSettings,
+    "embeddings": EmbeddingSettings,
+    "email": Email,
+    "bucket": Aws,
+    "queue": Aws,
+    "secret": Aws,
+}
+#: Needs that name one declared resource, whose address is an environment variable.
+NAMED_KINDS = frozenset({"bucket", "queue", "secret"})
 
 
 def instrument(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,4 +1,4 @@
-"""One error taxonomy. Logic raises these; ``shared.http`` maps them to RFC 9457 problems.
+"""One error taxonomy. Logic raises these; ``shared.platform.http`` maps them to RFC 9457 problems.
 
 Nothing internal ever reaches a client: an exception that is not an :class:`AppError` becomes a
 500 problem that says only that something failed, with the request id.
@@ -6,19 +6,22 @@ Nothing internal ever reaches a client: an exception that is not an :class:`AppE
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
-@dataclass(frozen=True)
-class FieldError:
-    """One entry of a 422 problem's ``errors``: where the bad input is and what is wrong."""
+class FieldError(BaseModel):
+    """One entry of a 422 problem's errors: where the bad input is, and what is wrong with it."""
 
     loc: tuple[str | int, ...]
     msg: str
+
+    model_config = ConfigDict(frozen=True)
 
 
 class AppError(Exception):
@@ -83,29 +86,43 @@ class ServiceUnavailable(AppError):
     status = 503
 
 
-@dataclass
-class Problem:
-    """An RFC 9457 problem document as the contract shapes it."""
+class Problem(BaseModel):
+    """An RFC 9457 problem document: the body of every error response."""
 
+    # The one model of it, whoever answers (a function, a refusal before the app runs, API
+    # Gateway itself: functions/gateway.py), and the schema the OpenAPI document declares.
+
+    type: str = "about:blank"
+    title: str = ""
     status: int
     detail: str
     request_id: str
-    title: str = ""
-    type: str = "about:blank"
     errors: list[FieldError] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    #: Headers the response carries with it (``WWW-Authenticate``, ``Retry-After``); not a field
+    #: of the document.
+    headers: SkipJsonSchema[dict[str, str]] = Field(default_factory=dict, exclude=True)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "type": "about:blank",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "No such document.",
+                "request_id": "4f1c7a3e-0b7d-4e4a-9a51-2d8f3f0d9c11",
+            }
+        }
+    )
+
+    @model_validator(mode="after")
+    def _title_from_status(self) -> Self:
+        if not self.title:
+            object.__setattr__(self, "title", HTTPStatus(self.status).phrase)
+        return self
 
     def body(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "type": self.type,
-            "title": self.title or HTTPStatus(self.status).phrase,
-            "status": self.status,
-            "detail": self.detail,
-            "request_id": self.request_id,
-        }
-        if self.errors is not None:
-            doc["errors"] = [{"loc": list(e.loc), "msg": e.msg} for e in self.errors]
-        return doc
+        """The document as it is sent (``errors`` only on a 422)."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 def problem_for(exc: BaseException, request_id: str) -> Problem:

@@ -1,8 +1,9 @@
-"""Keyset pagination, newest first, with opaque signed cursors (``shared.cursor``).
+"""Keyset pagination, newest first, with opaque signed cursors (``shared.platform.cursor``).
 
 Every listing orders by ``(created_at, id)`` descending; a cursor carries the last item's pair
 and is bound to its ``scope`` (the listing, the caller and its filters), so a forged or foreign
-cursor is 422.
+cursor is 422. Cursors are signed by their own key ring (the ``cursor-keys`` secret), which only
+the listing functions read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,20 @@ from typing import Any
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from shared import cursor
+from shared.platform import cursor
+from shared.platform.keyring import KeySource, ring
+from shared.platform.settings import Cursors, get_settings
+
+
+def cursor_keys() -> KeySource:
+    """The cursor key ring (``CURSOR_KEYS_SECRET_ARN``), read only when a cursor is signed or
+    verified: a first page with nothing after it touches no secret."""
+    settings = get_settings(Cursors)
+    return ring(
+        settings.cursor_keys_secret_arn,
+        max_age=settings.cursor_keys_max_age_seconds,
+        what="cursor keys secret",
+    )
 
 
 def page(
@@ -27,14 +41,11 @@ def page(
     after: str | None,
 ) -> tuple[list[Any], str | None]:
     """One page of ``query`` (rows of ``model``) and the cursor of the next, if any."""
-    from shared.auth import keys
-
-    key = keys.load().cursor_key()
     created: InstrumentedAttribute[datetime] = model.created_at
     ident: InstrumentedAttribute[uuid.UUID] = model.id
     query = query.order_by(created.desc(), ident.desc()).limit(limit + 1)
     if after:
-        position = cursor.decode(after, scope=scope, key=key)
+        position = cursor.decode(after, scope=scope, keys=cursor_keys())
         try:
             last_created = datetime.fromisoformat(str(position["t"]))
             last_id = uuid.UUID(str(position["id"]))
@@ -49,4 +60,4 @@ def page(
         return items, None
     last = items[-1]
     position_out = {"t": last.created_at.isoformat(), "id": str(last.id)}
-    return items, cursor.encode(position_out, scope=scope, key=key)
+    return items, cursor.encode(position_out, scope=scope, keys=cursor_keys())

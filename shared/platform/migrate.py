@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 from alembic import command
 from alembic.config import Config
 
-from shared.db import normalize_url
+from shared.platform.db import normalize_url
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 #: The key of the Postgres advisory lock held while migrating: two deploys (or a deploy and an
 #: engineer by hand) never run the migrations at the same time.
@@ -42,13 +42,13 @@ def downgrade(database_url: str, revision: str = "base") -> None:
 
 
 def apply(revision: str = "head", engine: Engine | None = None) -> str | None:
-    """Bring this environment's database (``shared.db``'s engine: the URL, or the secret's
+    """Bring this environment's database (``shared.platform.db``'s engine: the URL, or the secret's
     credentials over TLS; or ``engine``) up to ``revision`` under an advisory lock, in one
     transaction; return the revision it is at afterwards."""
     from alembic.migration import MigrationContext
     from sqlalchemy import text
 
-    from shared import db
+    from shared.platform import db
 
     with (engine or db.engine()).begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -60,7 +60,7 @@ def apply(revision: str = "head", engine: Engine | None = None) -> str | None:
             # The database is ahead of this code: a rollback (CloudFormation runs the previous
             # version of the deploy job) or an older commit redeployed. Migrations are
             # expand-then-contract, so this code works on the newer schema: nothing to do.
-            from shared.observability import logger
+            from shared.platform.observability import logger
 
             logger.warning(
                 "The database is at a revision this code does not know: left as it is",

@@ -10,7 +10,7 @@ deleted as usual. When every record of a batch fails, the invocation raises, as 
 by default, so that the failure shows in the function's error metric.
 
 Each record runs under its own request id: the ``request_id`` message attribute that
-:func:`shared.queues.send` sets, else the SQS message id.
+:func:`shared.platform.queues.send` sets, else the SQS message id.
 
 A worker fed by S3 notifications (``s3_bucket=...``) receives S3 event documents as bodies; the
 Powertools parser model ``aws_lambda_powertools.utilities.parser.models.S3Model`` describes
@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shared.declare import Access, Function, QueueTrigger
-from shared.observability import is_sane_request_id, logger, set_request_id
-from shared.queues import REQUEST_ID_ATTRIBUTE
-from shared.settings import Observability, Settings
+from shared.platform.declare import Access, Function, QueueTrigger
+from shared.platform.observability import is_sane_request_id, logger, set_request_id
+from shared.platform.queues import REQUEST_ID_ATTRIBUTE
+from shared.platform.settings import Observability, Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

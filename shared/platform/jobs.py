@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from shared.declare import Access, DeployTrigger, Function, ScheduleTrigger, Trigger
-from shared.observability import logger, set_request_id
-from shared.settings import Observability, Settings
+from shared.platform.declare import Access, DeployTrigger, Function, ScheduleTrigger, Trigger
+from shared.platform.observability import is_sane_request_id, logger, set_request_id
+from shared.platform.settings import Observability, Settings
 
 JobResult = dict[str, Any] | None
 J = TypeVar("J", bound=Callable[[], JobResult])
@@ -25,7 +25,6 @@ J = TypeVar("J", bound=Callable[[], JobResult])
 # The shape only; the local runner's scheduler (local/schedules.py) and EventBridge itself
 # validate the fields.
 _EXPRESSION = re.compile(r"^(rate|cron)\(.+\)$")
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 class _Job(Function):
@@ -73,11 +72,7 @@ class _Job(Function):
             )
         event = event if isinstance(event, dict) else {}
         event_id = event.get("id")
-        request_id = (
-            event_id
-            if isinstance(event_id, str) and _SANE_REQUEST_ID.match(event_id)
-            else str(uuid.uuid4())
-        )
+        request_id = event_id if is_sane_request_id(event_id) else str(uuid.uuid4())
         set_request_id(request_id)
         log_keys = self._log_keys(event)
         started = time.perf_counter()

@@ -1,0 +1,115 @@
+"""The architecture holds: the domain never imports the transport (import-linter, with a
+negative example), and a function imports what its kind needs and no more."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from functions.registry import REPO_ROOT, discover
+
+REGISTRY = discover()
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture(scope="module")
+def tree_copy(tmp_path_factory) -> Path:
+    """The project's packages and import contracts, copied: a probe module can be added."""
+    root = tmp_path_factory.mktemp("tree")
+    for package in ("shared", "functions", "local", "infra"):
+        shutil.copytree(
+            REPO_ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def test_the_tree_keeps_its_import_contracts(tree_copy):
+    result = _lint(tree_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("domain_module", "statement", "contract"),
+    [
+        ("shared/documents/probe.py", "from shared.platform.http import HttpFunction", "transport"),
+        ("shared/users/probe.py", "import fastapi", "transport"),
+        ("shared/notifications/probe.py", "from shared.platform import worker", "transport"),
+        ("shared/auth/probe.py", "def later():\n    import mangum", "transport"),
+        ("shared/platform/probe.py", "from shared.documents import service", "no domain"),
+    ],
+)
+def test_a_module_that_breaks_a_contract_fails_the_lint(
+    tree_copy, domain_module, statement, contract
+):
+    # Given a domain module that imports the transport (or the platform that imports a domain)
+    probe = tree_copy / domain_module
+    probe.write_text(f'"""A probe."""\n\n{statement}\n')
+    try:
+        # When the lint step runs
+        result = _lint(tree_copy)
+    finally:
+        probe.unlink()
+    # Then it fails, naming the contract and the offending module
+    assert result.returncode == 1
+    assert f"{contract}" in result.stdout
+    assert domain_module.removesuffix(".py").replace("/", ".") in result.stdout
+
+
+_PROBE = """
+import json, runpy, sys
+runpy.run_path(sys.argv[1])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _modules_imported_by(entry_name: str) -> set[str]:
+    """Every module a fresh interpreter holds after importing the function's handler."""
+    handler = REGISTRY[entry_name].folder / "handler.py"
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(handler)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    return set(json.loads(result.stdout))
+
+
+def _loaded(modules: set[str], package: str) -> bool:
+    return any(m == package or m.startswith(package + ".") for m in modules)
+
+
+WORKERS = [e.name for e in REGISTRY if e.kind in {"queue", "schedule", "deploy"}]
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_a_worker_loads_no_http_transport(name):
+    modules = _modules_imported_by(name)
+    assert not [p for p in ("fastapi", "starlette", "mangum") if _loaded(modules, p)]
+
+
+@pytest.mark.parametrize("name", ["auth-authorizer", "system-health"])
+def test_the_authorizer_and_health_load_no_orm(name):
+    modules = _modules_imported_by(name)
+    assert not _loaded(modules, "sqlalchemy.orm")
+    assert not _loaded(modules, "alembic")
