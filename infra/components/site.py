@@ -29,9 +29,11 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra.components.retention import LOG_RETENTION
+from infra.components.storage import BROWSER_METHODS
 from infra.config import StageConfig
 from infra.web import HASHED_ASSETS, IMMUTABLE, REVALIDATE, SECURITY_HEADERS
 from infra.web import content_security_policy as csp
@@ -74,6 +76,7 @@ class Site(Construct):
         routes: Iterable[Route],
         site_dir: Path,
         buckets: Iterable[s3.IBucket] = (),
+        bucket_cors: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
@@ -211,8 +214,45 @@ class Site(Construct):
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         self.deployed = self._deploy(site_dir)
+        # The page's presigned uploads need the buckets' CORS rule for the app's origin. A
+        # frontend origin given by context is set on the buckets by the stateful stack; without
+        # one, the origin is this distribution's, which the stateful stack cannot name (a
+        # cross-stack cycle): the rule is put here, on deploy, and removed with this stack.
+        self.bucket_cors = (
+            [self._allow_uploads_from_site(b, index=i) for i, b in enumerate(buckets)]
+            if bucket_cors
+            else []
+        )
         cdk.CfnOutput(
             stack, "SiteUrl", value=self.url, description="The web app and the API, one origin"
+        )
+
+    def _allow_uploads_from_site(self, bucket: s3.IBucket, *, index: int) -> cr.AwsCustomResource:
+        """``PutBucketCors`` with the rule of ``StratusBucket`` for this distribution's origin."""
+        rule = {
+            "AllowedOrigins": [self.url],
+            "AllowedMethods": [method.value for method in BROWSER_METHODS],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 3600,
+        }
+        return cr.AwsCustomResource(
+            self,
+            f"UploadCors{index}",
+            on_update=cr.AwsSdkCall(
+                service="S3",
+                action="putBucketCors",
+                parameters={
+                    "Bucket": bucket.bucket_name,
+                    "CORSConfiguration": {"CORSRules": [rule]},
+                },
+                physical_resource_id=cr.PhysicalResourceId.of(f"{bucket.bucket_name}-cors"),
+            ),
+            on_delete=cr.AwsSdkCall(
+                service="S3", action="deleteBucketCors", parameters={"Bucket": bucket.bucket_name}
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[bucket.bucket_arn]),
+            install_latest_aws_sdk=False,
         )
 
     def _deploy(self, site_dir: Path) -> bool:

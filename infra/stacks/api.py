@@ -106,6 +106,7 @@ class ApiStack(cdk.Stack):
                 routes=[route for _, route in registry.routes],
                 site_dir=context.site_dir(self),
                 buckets=list(resources.buckets.values()),
+                bucket_cors=frontend_origin is None,
             )
             if stage.waf_enabled:
                 self.firewall: ApiFirewall | None = ApiFirewall(

@@ -216,3 +216,28 @@ def test_the_viewer_request_function_maps_pages_to_their_files(uri, served):
     assert node is not None, "Node.js runs the CDK CLI; it is needed here too"
     result = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True)
     assert result.stdout == served
+
+
+def test_without_a_frontend_origin_the_uploads_bucket_allows_the_distributions_origin(
+    synthesized, synthesized_prod
+):
+    # dev, no -c frontend_origin: the API stack puts the bucket's CORS rule for the distribution
+    (cors,) = synthesized.resources(synthesized.api, "Custom::AWS").values()
+    call = json.dumps(cors["Properties"]["Create"])
+    assert "putBucketCors" in call and "UploadsBucket" in call
+    assert "SiteDistribution" in call and "DomainName" in call
+    for method in ("POST", "GET", "HEAD"):
+        assert method in call
+    assert "deleteBucketCors" in json.dumps(cors["Properties"]["Delete"])  # gone with the stack
+    policies = synthesized.resources(synthesized.api, "AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("SiteUploadCors")]
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == ["s3:DeleteBucketCors", "s3:PutBucketCors"]
+    assert "UploadsBucket" in json.dumps(statement["Resource"])  # that bucket only
+    # prod, with the frontend's own origin: the stateful stack's bucket rule names it instead
+    assert synthesized_prod.resources(synthesized_prod.api, "Custom::AWS") == {}
+    buckets = synthesized_prod.resources(synthesized_prod.stateful, "AWS::S3::Bucket")
+    rules = [b["Properties"].get("CorsConfiguration") for b in buckets.values()]
+    assert any(
+        r and r["CorsRules"][0]["AllowedOrigins"] == ["https://app.example.com"] for r in rules
+    )
