@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,10 @@ from infra.config import (
     DEFAULT_STAGE,
     REPO_ROOT,
     ConfigurationError,
+    recovery_region,
     stage_config,
 )
-from infra.stacks import ApiStack, StatefulStack
+from infra.stacks import ApiStack, RecoveryStack, StatefulStack
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -40,6 +42,11 @@ def stack_names(env: str) -> tuple[str, str]:
     return f"stratus-{env}-stateful", f"stratus-{env}-api"
 
 
+def recovery_stack_name(env: str) -> str:
+    """The name of environment ``env``'s stack in its recovery region."""
+    return f"stratus-{env}-recovery"
+
+
 def add_stacks(
     app: cdk.App,
     *,
@@ -50,8 +57,27 @@ def add_stacks(
 ) -> tuple[StatefulStack, ApiStack]:
     """Add environment ``env``'s stacks for ``registry`` to ``app``."""
     stage = stage_config(env, {key: app.node.try_get_context(key) for key in CHOICES})
+    stage = replace(stage, dr_region=recovery_region(app.node.try_get_context("dr_region"), stage))
     check_layer_dir(layer_dir)
     stateful_name, api_name = stack_names(env)
+    recovery = None
+    if stage.dr_region:
+        primary = aws_env.region if aws_env else None
+        if primary == stage.dr_region:
+            raise ConfigurationError(
+                f"the recovery region {stage.dr_region} is the primary region:"
+                " choose another with -c dr_region=<region> (or none)"
+            )
+        recovery = RecoveryStack(
+            app,
+            recovery_stack_name(env),
+            stage=stage,
+            buckets=registry.buckets,
+            env=cdk.Environment(
+                account=aws_env.account if aws_env else None, region=stage.dr_region
+            ),
+            description=f"Stratus {env}: replicas of the buckets and copies of the backups",
+        )
     stateful = StatefulStack(
         app,
         stateful_name,
@@ -62,6 +88,8 @@ def add_stacks(
         env=aws_env,
         description=f"Stratus {env}: network, database, cache, buckets and secrets",
     )
+    if recovery is not None:  # its replicas and vault must exist before anything points at them
+        stateful.add_stack_dependency(recovery)
     api = ApiStack(
         app,
         api_name,
@@ -74,10 +102,13 @@ def add_stacks(
     )
     # RDS Proxy target groups take no tags (CloudFormation's schema), though CDK would add them.
     untaggable = ["AWS::RDS::DBProxyTargetGroup"]
-    for stack in (stateful, api):
+    stacks: dict[nag.StackKind, cdk.Stack] = {"stateful": stateful, "api": api}
+    if recovery is not None:
+        stacks["recovery"] = recovery
+    for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "stratus", exclude_resource_types=untaggable)
         cdk.Tags.of(stack).add("environment", env, exclude_resource_types=untaggable)
-    nag.check(app, stage=stage, stacks={"stateful": stateful, "api": api})
+    nag.check(app, stage=stage, stacks=stacks)
     return stateful, api
 
 

@@ -6,6 +6,7 @@ built for the platform the functions run on.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -87,6 +88,14 @@ class StageConfig:
     # Embeddings: "bedrock" (Titan Text Embeddings V2) or "local" (lexical feature hashing, no
     # Bedrock); ``-c embedder=`` overrides it.
     embedder: str = "bedrock"
+    # Disaster recovery: the second region that holds the buckets' replicas and copies of the
+    # backups (None: no second region); ``-c dr_region=<region>|none`` overrides it.
+    dr_region: str | None = None
+    # A read replica of the database that the read paths which tolerate lag use (lists, search).
+    db_read_replica: bool = False
+    # AWS Backup restores the database from its latest recovery point every week, and a
+    # function validates the restored copy (docs/operations/disaster-recovery.md).
+    restore_testing: bool = False
 
 
 STAGES: dict[str, StageConfig] = {
@@ -122,6 +131,9 @@ STAGES: dict[str, StageConfig] = {
         vector_domain_nodes=2,
         vector_domain_instance_type="r7g.large.search",
         vector_domain_volume_gb=50,
+        dr_region="us-west-2",
+        db_read_replica=True,
+        restore_testing=True,
     ),
 }
 DEFAULT_STAGE = "dev"
@@ -150,6 +162,22 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "vector_engine": ("serverless", "domain"),
     "embedder": ("bedrock", "local"),
 }
+
+
+#: An AWS region name (``us-east-1``, ``eu-central-2``, ``us-gov-west-1``).
+REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]")
+
+
+def recovery_region(value: object, stage: StageConfig) -> str | None:
+    """``-c dr_region=``: a region, or ``none`` for no second region; unset: the stage's."""
+    if value is None or value == "":
+        return stage.dr_region
+    text = str(value).strip().lower()
+    if text == "none":
+        return None
+    if not REGION.fullmatch(text):
+        raise ConfigurationError(f"-c dr_region={value}: use a region name (us-west-2) or none")
+    return text
 
 
 def stage_config(name: str, choices: Mapping[str, object] | None = None) -> StageConfig:

@@ -33,7 +33,7 @@ PACK = "AwsSolutions"
 #: cdk-nag refuses shorter reasons; ours should say why, not just that.
 MIN_REASON_LENGTH = 40
 
-StackKind = Literal["stateful", "api"]
+StackKind = Literal["stateful", "api", "recovery"]
 ENVS = ("dev", "prod")
 
 
@@ -164,6 +164,31 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         " delivers them best effort. Objects are reached only through the functions' roles and"
         " the presigned URLs they issue (public access blocked, owner-enforced, TLS only);"
         " if an object-level audit is required, CloudTrail S3 data events give a reliable one.",
+    ),
+    Suppression(
+        "AwsSolutions-S1",
+        "recovery",
+        ("*Replica/Bucket/Resource",),
+        "A replica in the recovery region, written only by S3 Replication from its source bucket"
+        " (whose reasons for no server access logs apply); nothing reads it until a region is"
+        " lost (docs/operations/runbooks/lose-a-region.md). CloudTrail data events would audit it.",
+        envs=("prod",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "stateful",
+        ("*Replication/Role/DefaultPolicy/Resource",),
+        "S3 Replication's role reads every object version of its one source bucket and writes"
+        " every key of its one replica: object keys are not known in advance, so the object ARNs"
+        " end in /*; the actions are the named replication ones only, on those two buckets.",
+        findings=(
+            re.compile(r"Resource::<[A-Za-z0-9]+Bucket[0-9A-F]{8}\.Arn>/\*"),
+            re.compile(
+                r"Resource::arn:<AWS::Partition>:s3:::stratus-[a-z0-9]+-[a-z0-9-]+-replica-"
+                r"<AWS::AccountId>/\*"
+            ),
+        ),
+        envs=("prod",),
     ),
     Suppression(
         "AwsSolutions-SMG4",

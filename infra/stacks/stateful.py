@@ -17,6 +17,7 @@ from infra.components.backup import BackupPlan
 from infra.components.data_plane import Network, Postgres, Redis
 from infra.components.email import EmailSender
 from infra.components.naming import pascal
+from infra.components.recovery import Replication, recovery_vault_arn
 from infra.components.storage import StratusBucket, StratusSecret
 from infra.components.vectors import VectorStore
 from infra.config import StageConfig
@@ -75,8 +76,25 @@ class StatefulStack(cdk.Stack):
             if "email" in needs
             else None
         )
-        # Daily recovery points kept 30 days, of the buckets and the database.
-        self.backup = BackupPlan(self, "Backup", stage=stage)
+        # The recovery region (prod): every bucket replicated there within 15 minutes.
+        self.replication = (
+            {
+                name: Replication(
+                    self, f"{pascal(name)}Replication", bucket=c.bucket, stage=stage, name=name
+                )
+                for name, c in self.buckets.items()
+            }
+            if stage.dr_region
+            else {}
+        )
+        # Point-in-time recovery (30 days) and daily recovery points kept 30 days, of the
+        # buckets and the database; the daily ones copied to the recovery region (prod).
+        self.backup = BackupPlan(
+            self,
+            "Backup",
+            stage=stage,
+            copy_to=recovery_vault_arn(stage) if stage.dr_region else None,
+        )
         self.backup.add_buckets([c.bucket for c in self.buckets.values()])
         self.backup.add_resources(
             [backup.BackupResource.from_rds_database_instance(self.data.database.instance)]

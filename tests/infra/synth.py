@@ -21,15 +21,21 @@ class Synthesized:
     stateful_artifact: Any  # aws_cdk.cx_api.CloudFormationStackArtifact
     api_artifact: Any
     api_stack: Any  # infra.stacks.ApiStack
+    recovery: Any = None  # the recovery region's stack, where the stage has one
+    recovery_artifact: Any = None
     _templates: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def resources(self, template: Any, type_: str) -> dict[str, dict[str, Any]]:
         """The resources of ``type_``, as synthesized (metadata included): copies, from the
         template file read once (``artifact.template`` would pass the whole template through
         jsii on every call, tens of milliseconds and a large string in Node's heap each)."""
-        kind = "api" if template is self.api else "stateful"
+        kind = {id(self.api): "api", id(self.recovery): "recovery"}.get(id(template), "stateful")
         if kind not in self._templates:
-            artifact = self.api_artifact if kind == "api" else self.stateful_artifact
+            artifact = {
+                "api": self.api_artifact,
+                "recovery": self.recovery_artifact,
+                "stateful": self.stateful_artifact,
+            }[kind]
             self._templates[kind] = json.loads(Path(artifact.template_full_path).read_text())
         resources: dict[str, dict[str, Any]] = self._templates[kind]["Resources"]
         return {k: copy.deepcopy(r) for k, r in resources.items() if r["Type"] == type_}
@@ -101,7 +107,7 @@ def synthesize(
     (``Template.from_stack`` would synthesize the whole app again for every stack)."""
     from aws_cdk.assertions import Template
 
-    from infra.app import build_app, stack_names
+    from infra.app import build_app, recovery_stack_name, stack_names
 
     # A stand-in for web/out, so that what the tests see does not depend on whether the app
     # was built on this machine (-c site_dir= overrides it).
@@ -113,6 +119,12 @@ def synthesize(
     stateful_name, api_name = stack_names(env)
     stateful = assembly.get_stack_by_name(stateful_name)
     api = assembly.get_stack_by_name(api_name)
+    names = {stack.stack_name for stack in assembly.stacks}
+    recovery = (
+        assembly.get_stack_by_name(recovery_stack_name(env))
+        if recovery_stack_name(env) in names
+        else None
+    )
     return Synthesized(
         registry=registry,
         stateful=Template.from_json(stateful.template),
@@ -120,6 +132,8 @@ def synthesize(
         stateful_artifact=stateful,
         api_artifact=api,
         api_stack=app.node.find_child(api_name),
+        recovery=Template.from_json(recovery.template) if recovery is not None else None,
+        recovery_artifact=recovery,
     )
 
 

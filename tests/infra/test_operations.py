@@ -148,9 +148,12 @@ def test_dashboard_shows_the_api_and_every_function(synthesized: Synthesized):
 def test_backup_plan_is_daily_and_keeps_30_days(synthesized: Synthesized, prod: Synthesized):
     for synth in (synthesized, prod):
         # Given either environment
-        # Then one plan has one daily rule whose recovery points are deleted after 30 days
+        # Then one plan has a daily rule whose recovery points are deleted after 30 days
+        # (beside its continuous one: tests/infra/test_recovery.py)
         (plan,) = synth.resources(synth.stateful, "AWS::Backup::BackupPlan").values()
-        (rule,) = plan["Properties"]["BackupPlan"]["BackupPlanRule"]
+        rules = {r["RuleName"]: r for r in plan["Properties"]["BackupPlan"]["BackupPlanRule"]}
+        assert set(rules) == {"continuous", "daily"}
+        rule = rules["daily"]
         assert rule["Lifecycle"] == {"DeleteAfterDays": 30}
         assert rule["ScheduleExpression"] == "cron(0 3 * * ? *)"
         # And the vault is encrypted with a KMS key of the stack
