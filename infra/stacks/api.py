@@ -19,6 +19,7 @@ from infra.components.monitoring import Monitoring
 from infra.components.naming import pascal
 from infra.components.restore_check import RestoreCheck
 from infra.components.schedule import Schedule
+from infra.components.site import Site
 from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
 from infra.config import ConfigurationError, StageConfig, worker_connection_budget
@@ -71,14 +72,12 @@ class ApiStack(cdk.Stack):
             for entry in registry
         }
 
-        # The frontend's origin: the functions' own CORS headers, and the links in emails.
+        # The frontend's origin: the functions' own CORS headers.
         frontend_origin = context.frontend_origin(self)
         if frontend_origin:
             for f in functions.values():
                 if f.entry.kind == "http":
                     f.function.add_environment("FRONTEND_ORIGIN", frontend_origin)
-                if "email" in f.entry.function.need_kinds:
-                    f.function.add_environment("APP_URL", frontend_origin)
 
         if registry.routes:
             authorizer = None
@@ -99,6 +98,17 @@ class ApiStack(cdk.Stack):
                     if "email" in f.entry.function.need_kinds:
                         f.function.add_environment("APP_URL", self.api.base_url)
             cdk.CfnOutput(self, "ApiUrl", value=self.api.url, description="The API's base URL")
+            # The web app and the API on one CloudFront origin (infra/components/site.py).
+            self.site: Site | None = Site(
+                self,
+                "Site",
+                stage=stage,
+                rest_api=self.api.rest_api,
+                routes=[route for _, route in registry.routes],
+                site_dir=context.site_dir(self),
+                buckets=list(resources.buckets.values()),
+                bucket_cors=frontend_origin is None,
+            )
             if stage.waf_enabled:
                 self.firewall: ApiFirewall | None = ApiFirewall(
                     self, "Firewall", stage=stage, api_stage=self.api.rest_api.deployment_stage
@@ -108,6 +118,15 @@ class ApiStack(cdk.Stack):
         else:
             self.api = None
             self.firewall = None
+            self.site = None
+
+        # The links in emails lead to the web app: the frontend's own origin when one is given
+        # (a custom domain), else the distribution's.
+        app_url = frontend_origin or (self.site.url if self.site is not None else None)
+        if app_url:
+            for f in functions.values():
+                if "email" in f.entry.function.need_kinds:
+                    f.function.add_environment("APP_URL", app_url)
 
         # A bucket of the stateful stack is referenced here by attributes: its notifications then
         # live in this stack, next to the queues, instead of making the two stacks depend on

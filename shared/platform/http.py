@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Request
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -47,16 +47,60 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
+# ---- browser session mode ----------------------------------------------------------------------
+# With ``X-Session-Mode: cookie`` the refresh token travels only in an HttpOnly cookie scoped to
+# /auth, so no script of the page can read it; the access token stays in the page's memory. The
+# header is what a cross-site form cannot send, so the cookie alone never refreshes anything
+# (the auth handlers: functions/auth/login, refresh, logout).
+
+SESSION_MODE_HEADER = "X-Session-Mode"
+REFRESH_COOKIE = "stratus_refresh"
+REFRESH_COOKIE_PATH = "/auth"
+
+SessionMode = Annotated[
+    Literal["cookie"] | None,
+    Header(
+        alias=SESSION_MODE_HEADER,
+        description="`cookie`: browser session mode, the refresh token travels only in the "
+        f"`{REFRESH_COOKIE}` cookie (HttpOnly, Secure, SameSite=Strict, Path=/auth).",
+    ),
+]
+RefreshCookie = Annotated[
+    str | None,
+    Cookie(
+        alias=REFRESH_COOKIE,
+        max_length=512,
+        description=f"The refresh token; read only with `{SESSION_MODE_HEADER}: cookie`.",
+    ),
+]
+
+
+def refresh_cookie(token: str, *, max_age: int) -> str:
+    """The ``Set-Cookie`` value carrying ``token``; ``max_age=0`` with an empty token clears it."""
+    return (
+        f"{REFRESH_COOKIE}={token}; Max-Age={max_age}; Path={REFRESH_COOKIE_PATH}; "
+        "HttpOnly; Secure; SameSite=Strict"
+    )
+
+
+CLEARED_REFRESH_COOKIE = refresh_cookie("", max_age=0)
+
 #: What a browser on the frontend's origin may send (the preflight's allowed headers), and what
 #: it may read from a response besides the CORS-safelisted ones. The one list: the CDK app's
 #: CORS options, the local runner's preflight and every function's response use it.
-CORS_ALLOW_HEADERS: tuple[str, ...] = ("Authorization", "Content-Type", REQUEST_ID_HEADER)
+CORS_ALLOW_HEADERS: tuple[str, ...] = (
+    "Authorization",
+    "Content-Type",
+    REQUEST_ID_HEADER,
+    SESSION_MODE_HEADER,
+)
 CORS_EXPOSE_HEADERS: tuple[str, ...] = (
     REQUEST_ID_HEADER,
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
     "Retry-After",
+    "WWW-Authenticate",
 )
 #: How long a browser may cache a preflight answer (the CDK app's ``max_age``).
 CORS_MAX_AGE_SECONDS = 3600
