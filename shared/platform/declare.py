@@ -214,6 +214,14 @@ class Function:
             AuthorizerTrigger: "authorizer",
         }[type(self.trigger)]
 
+    @property
+    def snap_start(self) -> bool:
+        """Whether the function runs with Lambda SnapStart: every kind invoked again and again
+        (routes, the authorizer, workers, schedules), not the deploy job, which runs once per
+        deploy and would only pay for a snapshot. The CDK app publishes such a function's
+        versions behind the ``live`` alias, and ``shared.platform.snapstart`` primes it."""
+        return self.kind != "deploy"
+
     def __post_init__(self) -> None:
         # In Lambda a misconfigured function must fail its initialisation, before it serves
         # anything; elsewhere (the CDK app, tests, the registry) only on its first invocation.
