@@ -113,3 +113,25 @@ def test_the_authorizer_and_health_load_no_orm(name):
     modules = _modules_imported_by(name)
     assert not _loaded(modules, "sqlalchemy.orm")
     assert not _loaded(modules, "alembic")
+
+
+HTTP_FUNCTIONS = [e.name for e in REGISTRY if e.kind == "http"]
+
+
+@pytest.mark.parametrize("name", HTTP_FUNCTIONS)
+def test_every_endpoint_and_dependency_is_async(name):
+    # Given an HTTP function's one route, and every dependency FastAPI resolves for it
+    import inspect
+
+    from fastapi.routing import APIRoute
+
+    (route,) = REGISTRY[name].function.router.routes  # type: ignore[attr-defined]
+    assert isinstance(route, APIRoute)
+    calls, todo = [], [route.dependant]
+    while todo:
+        dependant = todo.pop()
+        calls.append(dependant.call)
+        todo.extend(dependant.dependencies)
+    # Then each is a coroutine function: a sync one costs a thread-pool hop per request
+    sync = [c for c in calls if c is not None and not inspect.iscoroutinefunction(c)]
+    assert sync == []
