@@ -81,8 +81,9 @@ events: .venv/.installed ## regenerate events/ from the registry
 openapi: .venv/.installed ## regenerate docs/openapi.json from the registry
 	$(PY) -m functions.openapi
 
-bench: .venv/.installed ## cold start and warm latency per function (docs/benchmarks.md)
-	$(PY) -m tests.bench.cold_start
+bench: .venv/.installed ## cold starts, restores, warm latency beside the baselines; budget check (docs/benchmarks.md)
+	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.budget
 
 clean: ## remove build output and local state
 	rm -rf build cdk.out .local .pytest_cache .mypy_cache .ruff_cache
