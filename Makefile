@@ -116,8 +116,9 @@ browser: .venv/.installed web-build ## browser tests: Playwright drives the syst
 	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "! no Chromium: apt-get install -y chromium"; exit 1; }
 	cd web && npx --no-install playwright test
 
-bench: .venv/.installed ## cold start and warm latency per function (docs/benchmarks.md)
-	$(PY) -m tests.bench.cold_start
+bench: .venv/.installed ## cold starts, restores, warm latency beside the baselines; budget check (docs/benchmarks.md)
+	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.budget
 
 clean: ## remove build output and local state
 	rm -rf build cdk.out .local .pytest_cache .mypy_cache .ruff_cache web/out web/.next web/artifacts

@@ -83,7 +83,7 @@ class ApiStack(cdk.Stack):
             authorizer = None
             if registry.authorizers:
                 authorizer_entry, authorizer_trigger = registry.authorizers[0]
-                authorizer = (functions[authorizer_entry.name].function, authorizer_trigger)
+                authorizer = (functions[authorizer_entry.name].invocable, authorizer_trigger)
             self.api: StratusApi | None = StratusApi(
                 self,
                 "Api",
@@ -92,7 +92,7 @@ class ApiStack(cdk.Stack):
                 frontend_origin=frontend_origin,
             )
             for entry, route in registry.routes:
-                self.api.add_route(route, functions[entry.name].function)
+                self.api.add_route(route, functions[entry.name].invocable)
             if not frontend_origin:  # no web app's origin: emails link to the API itself
                 for f in functions.values():
                     if "email" in f.entry.function.need_kinds:
@@ -134,7 +134,7 @@ class ApiStack(cdk.Stack):
         notifying: dict[str, s3.IBucket] = {}
         for entry, trigger in registry.queues:
             queue = queues[trigger.queue]
-            queue.feed(functions[entry.name].function)
+            queue.feed(functions[entry.name].invocable)
             if trigger.s3_bucket is not None:
                 if trigger.s3_bucket not in notifying:
                     owned = resources.buckets.get(trigger.s3_bucket)
@@ -164,7 +164,7 @@ class ApiStack(cdk.Stack):
                 self,
                 f"{pascal(entry.name)}Schedule",
                 trigger=schedule,
-                function=functions[entry.name].function,
+                function=functions[entry.name].invocable,
             )
         # The collection's data access policy names the role of every function that needs vectors.
         if resources.data is not None and resources.data.vectors is not None:

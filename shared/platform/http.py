@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from mangum import Mangum
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.platform import snapstart
 from shared.platform.declare import CACHE, Access, Function, Route
 from shared.platform.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -330,6 +331,63 @@ class HttpFunction(Function):
     def app(self) -> FastAPI:
         return build_app(self.router)
 
+    def _adapter(self) -> Mangum:
+        """The function's FastAPI app behind Mangum, built once."""
+        if self._mangum is None:
+            self._mangum = Mangum(
+                self.app,
+                lifespan="off",
+                text_mime_types=["application/json", PROBLEM_CONTENT_TYPE, "text/"],
+            )
+        return self._mangum
+
+    def prime(self) -> None:
+        """Before a SnapStart snapshot: the app and its adapter built, and one synthetic request
+        served through them that touches no store (``shared.platform.snapstart``)."""
+        super().prime()
+        snapstart.prime([self._prime_request])
+
+    def _prime_request(self) -> int:
+        """Serve one request that no store answers: the route itself when it must refuse it
+        before its endpoint runs (no principal on an authenticated route, no body where one is
+        required) or when the function needs no store; else an unknown path (a 404)."""
+        if self.rate_limited:
+            from shared.platform import ratelimit  # noqa: F401 - imported before the snapshot
+        route = self.route
+        added = self.router.routes[-1] if self.router.routes else None
+        body = added.body_field if isinstance(added, APIRoute) else None
+        body_required = body is not None and body.field_info.is_required()
+        stores = self.need_kinds & {"database", "cache", "vectors"}
+        own_route = route.auth or body_required or not stores
+        path = route.path if own_route else "/__snapstart_priming__"
+        for name in route.path_params:
+            path = path.replace("{" + name + "}", "00000000-0000-4000-8000-000000000000")
+        event = {
+            "resource": route.path if own_route else path,
+            "path": path,
+            "httpMethod": route.method,
+            "headers": {"Content-Type": "application/json"},
+            "multiValueHeaders": {"Content-Type": ["application/json"]},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": None,
+            "requestContext": {
+                "requestId": "snapstart-priming",
+                "resourcePath": route.path,
+                "httpMethod": route.method,
+                "path": path,
+                "stage": "priming",
+                "identity": {"sourceIp": "127.0.0.1"},
+            },
+            "body": None,
+            "isBase64Encoded": False,
+        }
+        context: Any = None  # Mangum only hands it to the app, which reads no context
+        status = int(self._adapter()(event, context)["statusCode"])
+        if status >= 500:
+            logger.warning("SnapStart priming request failed", extra={"status": status})
+        return status
+
     def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         origin = get_settings(Cors).frontend_origin  # validated before anything runs
         response = self._respond(event, context)
@@ -353,13 +411,7 @@ class HttpFunction(Function):
                         "Too many requests: slow down.", retry_after=decision.retry_after
                     )
                     return _problem_result(to_problem(refusal), request_id, limit_headers)
-        if self._mangum is None:
-            self._mangum = Mangum(
-                self.app,
-                lifespan="off",
-                text_mime_types=["application/json", PROBLEM_CONTENT_TYPE, "text/"],
-            )
-        response: dict[str, Any] = self._mangum(event, context)
+        response: dict[str, Any] = self._adapter()(event, context)
         headers = response.get("headers")
         if headers is None:
             headers = response["headers"] = {}

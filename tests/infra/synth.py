@@ -63,6 +63,26 @@ class Synthesized:
         )
         return logical_id, self.functions()[logical_id]
 
+    def alias(self, name: str) -> str:
+        """The logical id of the ``live`` alias of registry entry ``name``'s function."""
+        alias = self.api_stack.functions[name].alias
+        assert alias is not None, f"{name} has no live alias"
+        return str(self.api_stack.resolve(self.api_stack.get_logical_id(alias.node.default_child)))
+
+    def invoked(self, reference: Any) -> str:
+        """The logical id of the function that ``reference`` (a ``FunctionName``, a target's
+        ``Arn``, an integration's ``Uri``) invokes, through its ``live`` alias: refused when it
+        names the function itself (``$LATEST``, where SnapStart never applies)."""
+        aliases = {
+            alias_id: alias["Properties"]["FunctionName"]["Ref"]
+            for alias_id, alias in self.resources(self.api, "AWS::Lambda::Alias").items()
+        }
+        text = json.dumps(reference)
+        named = {alias_id for alias_id in aliases if f'"{alias_id}"' in text}
+        assert len(named) == 1, f"{reference} invokes no live alias (or several)"
+        assert not any(f'"{fn}"' in text for fn in aliases.values()), reference
+        return aliases[named.pop()]
+
     def policy_statements(self, name: str) -> list[dict[str, Any]]:
         """Every IAM statement attached to the role of registry entry ``name``'s function."""
         _, function = self.function(name)

@@ -175,7 +175,7 @@ def test_every_worker_queue_redrives_after_five_receives_and_outwaits_its_worker
         props = mapping["Properties"]
         queue_id = props["EventSourceArn"]["Fn::GetAtt"][0]
         queue = queues[queue_id]["Properties"]
-        worker = functions[props["FunctionName"]["Ref"]]["Properties"]
+        worker = functions[env.invoked(props["FunctionName"])]["Properties"]
         assert queue["RedrivePolicy"]["maxReceiveCount"] == 5, queue_id
         assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"], queue_id
         dead_letter_id = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
@@ -195,7 +195,7 @@ def test_the_workers_stay_inside_the_database_connection_budget(env):
     held = sum(
         m["Properties"]["ScalingConfig"]["MaximumConcurrency"]
         for m in env.resources(env.api, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"]["Ref"] in database_workers
+        if env.invoked(m["Properties"]["FunctionName"]) in database_workers
     )
     assert 0 < held <= worker_connection_budget(stage)
     (proxy_target,) = _all(env, "AWS::RDS::DBProxyTargetGroup").values()
