@@ -9,11 +9,13 @@ export UV_PYTHON ?= python3
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # Node 20 is past its end of life for jsii; it still works (platform notes). Quiet the banner.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Next.js would report usage to its servers; nothing leaves this machine.
+export NEXT_TELEMETRY_DISABLED := 1
 PY := .venv/bin/python
 ENV ?= dev
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench clean
+.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench clean web web-install web-build web-check client client-check browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,13 +32,20 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 install: .venv/.installed ## install the locked dependencies into .venv
+
+web-install: web/node_modules/.installed ## install the web app's locked Node packages (web/node_modules)
 
 local: .venv/.installed ## run the whole system on 127.0.0.1:$PORT (default 3000)
 	$(PY) -m local
 
-test: lint typecheck ## lint, type-check and run every suite (unit, integration, infra, e2e)
+test: lint typecheck web-check ## lint, type-check and run every suite (unit, integration, infra, e2e, browser)
 	$(PYTEST) tests -q
+	$(MAKE) --no-print-directory browser
 
 lint: .venv/.installed ## ruff lint and format check
 	$(PY) -m ruff check .
@@ -81,8 +90,35 @@ events: .venv/.installed ## regenerate events/ from the registry
 openapi: .venv/.installed ## regenerate docs/openapi.json from the registry
 	$(PY) -m functions.openapi
 
-bench: .venv/.installed ## cold start and warm latency per function (docs/benchmarks.md)
-	$(PY) -m tests.bench.cold_start
+CLIENT := web/src/api/schema.d.ts
+OPENAPI_TS := cd web && npx --no-install openapi-typescript ../docs/openapi.json
+
+client: web/node_modules/.installed ## regenerate the typed client (web/src/api/schema.d.ts) from docs/openapi.json
+	$(OPENAPI_TS) -o src/api/schema.d.ts
+
+client-check: web/node_modules/.installed ## fail when the typed client drifts from docs/openapi.json
+	@fresh=$$(mktemp -d) && trap 'rm -rf "$$fresh"' EXIT && \
+	  ( $(OPENAPI_TS) -o "$$fresh/schema.d.ts" >/dev/null ) && \
+	  if diff -u $(CLIENT) "$$fresh/schema.d.ts" >/dev/null; then \
+	    echo "typed client: $(CLIENT) matches docs/openapi.json"; \
+	  else echo "! $(CLIENT) drifted from docs/openapi.json: run make client"; exit 1; fi
+
+web-check: client-check ## the typed client is current and the web app type-checks (tsc --noEmit)
+	cd web && npx --no-install tsc --noEmit
+
+web-build: web/node_modules/.installed ## export the web app as static files into web/out
+	cd web && npx --no-install next build
+
+web: .venv/.installed web-build ## build the web app and serve it with the whole system on 127.0.0.1:$PORT
+	WEB_DIR="$(CURDIR)/web/out" $(PY) -m local
+
+browser: .venv/.installed web-build ## browser tests: Playwright drives the system's Chromium against local runners
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "! no Chromium: apt-get install -y chromium"; exit 1; }
+	cd web && npx --no-install playwright test
+
+bench: .venv/.installed ## cold starts, restores, warm latency beside the baselines; budget check (docs/benchmarks.md)
+	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.budget
 
 clean: ## remove build output and local state
-	rm -rf build cdk.out .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build cdk.out .local .pytest_cache .mypy_cache .ruff_cache web/out web/.next web/artifacts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from constructs import Construct
 
 from infra.config import ConfigurationError
@@ -26,3 +28,16 @@ def frontend_origin(scope: Construct) -> str | None:
     except ValidationError as exc:
         message = exc.errors()[0]["msg"]
         raise ConfigurationError(f"-c frontend_origin={given}: {message}") from None
+
+
+def site_dir(scope: Construct) -> Path:
+    """``-c site_dir=``: the exported web app to deploy (default ``web/out``, relative paths
+    from the repository's root)."""
+    from infra.config import REPO_ROOT
+    from infra.web import SITE_DIR
+
+    given = value(scope, "site_dir")
+    if given is None:
+        return SITE_DIR
+    path = Path(given)
+    return path if path.is_absolute() else REPO_ROOT / path

@@ -207,9 +207,19 @@ class Authorizer:
 class Gateway:
     """Routes one HTTP request through the authorizer and the route's handler."""
 
-    def __init__(self, registry: Registry, *, extra_routes: dict[tuple[str, str], Any]) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        extra_routes: dict[tuple[str, str], Any],
+        sites: tuple[Any, ...] = (),
+    ) -> None:
         self.registry = registry
         self.extra_routes = extra_routes  # the runner's own pages: /openapi.json, /docs, ...
+        # Static files (local.site.StaticSite) for a GET outside the API's paths, as the CDN
+        # sends every path the API does not own to the web app's bucket.
+        self.sites = sites
+        self.api_segments = {r.path.split("/")[1] for _, r in registry.routes}
         auth = registry.authorizers[0] if registry.authorizers else None
         self.authorizer = Authorizer(auth[0], auth[1].result_ttl_seconds) if auth else None
         # Read when the runner starts, from the environment the functions get (an invalid
@@ -226,7 +236,12 @@ class Gateway:
         """A gateway response, with ``Access-Control-Allow-Origin`` when an origin is set (the
         CDK app adds it to every gateway response); any other reply unchanged."""
         if self.frontend_origin is not None and reply.gateway_response:
-            reply.headers.append(("Access-Control-Allow-Origin", self.frontend_origin))
+            # The CDK app's gateway responses (infra/components/api.py): readable, headers too.
+            reply.headers += [
+                ("Access-Control-Allow-Origin", self.frontend_origin),
+                ("Access-Control-Expose-Headers", ",".join(CORS_EXPOSE_HEADERS)),
+                ("Vary", "Origin"),
+            ]
         return reply
 
     def methods_at(self, path: str) -> list[str]:
@@ -251,6 +266,11 @@ class Gateway:
                 return preflight_reply(self.frontend_origin, methods, request_id)
         found = self.registry.match(method, path)
         if found is None:
+            if method in ("GET", "HEAD") and path.split("/")[1] not in self.api_segments:
+                for site in self.sites:
+                    served: Reply | None = site.reply(path)
+                    if served is not None:
+                        return served
             return gateway_reply("MISSING_AUTHENTICATION_TOKEN", request_id)
         entry, route, params = found
         authorizer_context = None
@@ -352,6 +372,7 @@ class HttpServer:
     """The gateway served on ``127.0.0.1:port`` from a background thread."""
 
     def __init__(self, gateway: Gateway, port: int) -> None:
+        self.gateway = gateway
         self._server = _Server(("127.0.0.1", port), gateway)
         self.port = self._server.server_address[1]
         self._thread = Thread(target=self._server.serve_forever, name="http", daemon=True)

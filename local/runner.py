@@ -21,6 +21,11 @@ from local.gateway import Gateway, HttpServer, Reply
 from local.s3proxy import Credentials, S3Proxy
 
 LOCAL_DIR = REPO_ROOT / ".local"
+#: The exported web app (``make web`` builds it): served on the runner's origin when present.
+WEB_DIR = REPO_ROOT / "web" / "out"
+#: Swagger UI's files, served from the fastapi-offline package (Swagger UI 5: OpenAPI 3.1; the
+#: swagger-ui-bundle package ships Swagger UI 4, which refuses a 3.1 document).
+DOCS_ASSETS = "/docs/assets/"
 
 
 def free_port() -> int:
@@ -33,8 +38,11 @@ def free_port() -> int:
 def runtime_environment() -> dict[str, str]:
     """What every function sees in the runner besides its resources. Set it before handlers
     are imported: Powertools reads its log level when the logger is created."""
+    from infra.config import project_version
+
     return {
         "STAGE": "local",
+        "APP_VERSION": project_version(),  # what /health reports, as the CDK app stamps it
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("FUNCTION_LOG_LEVEL", "WARNING"),
@@ -53,6 +61,7 @@ class RunnerConfig:
     state_dir: Path = LOCAL_DIR
     function_env: dict[str, str] = field(default_factory=dict)
     schedules: bool = True
+    web_dir: Path | None = None  # the exported web app to serve on the runner's origin
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> RunnerConfig:
@@ -69,7 +78,15 @@ class RunnerConfig:
             redis_url=env.get("REDIS_URL") or None,
             function_env=passthrough,
             state_dir=Path(env.get("LOCAL_STATE_DIR") or LOCAL_DIR),
+            web_dir=_web_dir(env.get("WEB_DIR")),
         )
+
+
+def _web_dir(given: str | None) -> Path | None:
+    """``WEB_DIR`` (``none`` for no web app), else ``web/out`` when it has been built."""
+    if given:
+        return None if given.lower() == "none" else Path(given)
+    return WEB_DIR if (WEB_DIR / "index.html").is_file() else None
 
 
 class LocalRunner:
@@ -122,8 +139,20 @@ class LocalRunner:
         if not self.serve:
             return
         self._start_workers()
-        gateway = Gateway(self.registry, extra_routes=self._runner_routes())
-        self.http = HttpServer(gateway, self.config.port)
+        self.http = HttpServer(Gateway(self.registry, extra_routes={}), self.config.port)
+        self.http.gateway.extra_routes = self._runner_routes()
+        self.http.gateway.sites = self._sites()
+        assert self.s3proxy is not None
+        # The uploads bucket's CORS rule: the page on the runner's origin (as 127.0.0.1 and as
+        # localhost), and a frontend served elsewhere (FRONTEND_ORIGIN), may upload and download.
+        port = self.http.port
+        origins = {f"http://127.0.0.1:{port}", f"http://localhost:{port}"}
+        if self.http.gateway.frontend_origin:
+            origins.add(self.http.gateway.frontend_origin)
+        self.s3proxy.allow_origins(origins)
+        if not os.environ.get("APP_URL"):  # the links in emails lead to this origin's app
+            self._set_env({"APP_URL": self.url})
+            self._reset_settings()
         self.http.start()
 
     def stop(self) -> None:
@@ -159,6 +188,35 @@ class LocalRunner:
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
+
+    @staticmethod
+    def _reset_settings() -> None:
+        from shared.platform.settings import reset_settings
+
+        reset_settings()
+
+    def _sites(self) -> tuple[Any, ...]:
+        """Swagger UI's assets (from a package: /docs works offline), and the web app when
+        there is one."""
+        import fastapi_offline
+
+        from infra.web import SECURITY_HEADERS, content_security_policy
+        from local.site import StaticSite
+
+        assets = Path(fastapi_offline.__file__).parent / "static"
+        sites = [StaticSite(assets, prefix=DOCS_ASSETS, not_found=None)]
+        web_dir = self.config.web_dir
+        if web_dir is not None:
+            if not (web_dir / "index.html").is_file():
+                raise RuntimeError(f"{web_dir} holds no exported web app: run `make web-build`")
+            # The CDN's security headers; the page may connect to the local S3 (uploads).
+            assert self.s3proxy is not None
+            headers = {
+                **SECURITY_HEADERS,
+                "Content-Security-Policy": content_security_policy([self.s3proxy.endpoint]),
+            }
+            sites.append(StaticSite(web_dir, headers=headers))
+        return tuple(sites)
 
     @staticmethod
     def _reset_clients() -> None:
@@ -240,7 +298,13 @@ class LocalRunner:
         def docs(_: str, __: bytes) -> Reply:
             from fastapi.openapi.docs import get_swagger_ui_html
 
-            page = get_swagger_ui_html(openapi_url="/openapi.json", title="Stratus API (local)")
+            page = get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title="Stratus API (local)",
+                swagger_js_url=f"{DOCS_ASSETS}swagger-ui-bundle.js",
+                swagger_css_url=f"{DOCS_ASSETS}swagger-ui.css",
+                swagger_favicon_url=f"{DOCS_ASSETS}favicon.png",
+            )
             return Reply(200, [("Content-Type", "text/html; charset=utf-8")], bytes(page.body))
 
         routes: dict[tuple[str, str], Any] = {

@@ -558,6 +558,48 @@ def success_status(fields: Mapping[str, str]) -> int:
     return int(asked) if asked in ("200", "201") else 204
 
 
+# ---- CORS, as the bucket's rule in the CDK app says (infra/components/storage.py) -------------
+
+#: What a browser on the web app's origin does with the bucket: POST the presigned upload form,
+#: GET (or HEAD) a presigned download; it may read the ETag of what it uploaded.
+CORS_METHODS = ("POST", "GET", "HEAD")
+CORS_EXPOSE = "ETag"
+CORS_MAX_AGE = "3600"
+CORS_FORBIDDEN = S3Error(
+    403,
+    "AccessForbidden",
+    "CORSResponse: This CORS request is not allowed. This is usually because the evalution of "
+    "Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers "
+    "are not whitelisted by the resource's CORS spec.",
+)
+
+
+def cors_headers(origin: str | None, method: str, allowed: frozenset[str]) -> list[tuple[str, str]]:
+    """The CORS headers S3 adds to a response for ``origin`` (none when no rule matches)."""
+    if origin is None or origin not in allowed or method not in CORS_METHODS:
+        return []
+    return [
+        ("Access-Control-Allow-Origin", origin),
+        ("Access-Control-Allow-Methods", ", ".join(CORS_METHODS)),
+        ("Access-Control-Expose-Headers", CORS_EXPOSE),
+        ("Access-Control-Max-Age", CORS_MAX_AGE),
+        ("Vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"),
+    ]
+
+
+def preflight(
+    origin: str | None, method: str | None, request_headers: str | None, allowed: frozenset[str]
+) -> tuple[int, list[tuple[str, str]]] | S3Error:
+    """S3's answer to an OPTIONS preflight: 200 with the CORS headers, or 403 AccessForbidden.
+    Every requested header is allowed (the rule's ``AllowedHeaders: *``)."""
+    headers = cors_headers(origin, method or "", allowed)
+    if not headers:
+        return CORS_FORBIDDEN
+    if request_headers:
+        headers.append(("Access-Control-Allow-Headers", request_headers))
+    return 200, headers
+
+
 # ---- the server -------------------------------------------------------------------------------
 
 
@@ -570,6 +612,22 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _serve(self) -> None:
+        origin = self.headers.get("Origin")
+        if self.command == "OPTIONS" and origin is not None:
+            self._cors: list[tuple[str, str]] = []
+            answer = preflight(
+                origin,
+                self.headers.get("Access-Control-Request-Method"),
+                self.headers.get("Access-Control-Request-Headers"),
+                self.server.allowed_origins,
+            )
+            if isinstance(answer, S3Error):
+                self._send_error(answer)
+            else:
+                status, self._cors = answer
+                self._send(status, [], b"")
+            return
+        self._cors = cors_headers(origin, self.command, self.server.allowed_origins)
         try:
             body = self._read_body()
         except ValueError:
@@ -636,9 +694,12 @@ class _Handler(BaseHTTPRequestHandler):
             lower = name.lower()
             if lower in HOP_BY_HOP or (lower == "content-length" and method != "HEAD"):
                 continue
+            if lower.startswith("access-control-"):
+                continue  # moto's own; the bucket's CORS rule is this proxy's (_send_cors)
             self.send_header(name, value)
         if method != "HEAD":
             self.send_header("Content-Length", str(len(data)))
+        self._send_cors()
         self.end_headers()
         if method != "HEAD":
             self.wfile.write(data)
@@ -719,12 +780,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
         for name, value in headers:
-            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+            lower = name.lower()
+            if lower in HOP_BY_HOP or lower == "content-length":
+                continue
+            if not lower.startswith("access-control-"):  # see _relay
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
+        self._send_cors()
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _send_cors(self) -> None:
+        """The CORS headers of a matched rule, on every answer (S3's errors included, so the
+        page can read why an upload was refused)."""
+        for name, value in self._cors:
+            self.send_header(name, value)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # no access log per S3 call, as for moto
@@ -739,6 +810,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.moto_port = moto_port
         self.credentials = credentials
+        self.allowed_origins: frozenset[str] = frozenset()  # the bucket's CORS rule
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -780,6 +852,10 @@ class S3Proxy:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def allow_origins(self, origins: set[str]) -> None:
+        """The browser origins the bucket's CORS rule allows (the runner's, FRONTEND_ORIGIN)."""
+        self._server.allowed_origins = frozenset(origins)
 
     def start(self) -> None:
         self._thread.start()

@@ -177,8 +177,10 @@ class StratusApi(Construct):
         )
 
     def add_route(self, route: Route, function: lambda_.IFunction) -> apigateway.Method:
-        """``route`` served by ``function`` through a Lambda proxy integration."""
-        timeout = function.timeout if isinstance(function, lambda_.Function) else None
+        """``route`` served by ``function`` (its ``live`` alias) through a Lambda proxy
+        integration."""
+        underlying = function.version.lambda_ if isinstance(function, lambda_.Alias) else function
+        timeout = underlying.timeout if isinstance(underlying, lambda_.Function) else None
         if timeout is not None and timeout.to_seconds() >= INTEGRATION_TIMEOUT_SECONDS:
             raise ConfigurationError(
                 f"{route.method} {route.path}: the function's timeout ({timeout.to_seconds()} s)"

@@ -54,9 +54,18 @@ class DependencyLayer(Construct):
         )
 
 
+#: The alias every trigger invokes: the function's latest published version.
+LIVE_ALIAS = "live"
+
+
 class StratusFunction(Construct):
     """One declared function: runtime, architecture, layer, tracing, JSON logs with retention,
-    sizing from its declaration, and an environment variable plus a grant for each need."""
+    sizing from its declaration, and an environment variable plus a grant for each need.
+
+    A function the declaration marks for SnapStart (``Function.snap_start``: every kind but the
+    deploy job, which runs once per deploy) gets it on its published versions, and a version
+    behind the ``live`` alias; :attr:`invocable` is what its triggers must invoke (the alias,
+    since SnapStart applies to published versions only, never to ``$LATEST``)."""
 
     def __init__(
         self,
@@ -91,6 +100,9 @@ class StratusFunction(Construct):
             timeout=cdk.Duration.seconds(declaration.timeout_seconds),
             memory_size=declaration.memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=(
+                lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if declaration.snap_start else None
+            ),
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
@@ -107,3 +119,19 @@ class StratusFunction(Construct):
         )
         for access in declaration.needs:
             grant(self.function, access, resources, stage)
+        self.alias: lambda_.Alias | None = None
+        if declaration.snap_start:
+            # current_version is a new version whenever the code or configuration changes; the
+            # alias moves to it, and the snapshot is taken when it is published.
+            self.alias = lambda_.Alias(
+                self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version
+            )
+            cdk.Annotations.of(self.function).acknowledge_warning(
+                "@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "every deploy publishes a version (current_version) behind the live alias",
+            )
+
+    @property
+    def invocable(self) -> lambda_.IFunction:
+        """What a trigger invokes: the ``live`` alias with SnapStart, else the function."""
+        return self.alias if self.alias is not None else self.function

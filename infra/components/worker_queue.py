@@ -52,8 +52,9 @@ class WorkerQueue(Construct):
             ),
         )
 
-    def feed(self, function: lambda_.Function) -> None:
-        """Deliver the queue's messages to ``function``, which reports failed records alone."""
+    def feed(self, function: lambda_.IFunction) -> None:
+        """Deliver the queue's messages to ``function`` (the worker's ``live`` alias), which
+        reports failed records alone."""
         function.add_event_source(
             event_sources.SqsEventSource(
                 self.queue,

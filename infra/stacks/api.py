@@ -19,6 +19,7 @@ from infra.components.monitoring import Monitoring
 from infra.components.naming import pascal
 from infra.components.restore_check import RestoreCheck
 from infra.components.schedule import Schedule
+from infra.components.site import Site
 from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
 from infra.config import ConfigurationError, StageConfig, worker_connection_budget
@@ -73,20 +74,18 @@ class ApiStack(cdk.Stack):
             for entry in registry
         }
 
-        # The frontend's origin: the functions' own CORS headers, and the links in emails.
+        # The frontend's origin: the functions' own CORS headers.
         frontend_origin = context.frontend_origin(self)
         if frontend_origin:
             for f in functions.values():
                 if f.entry.kind == "http":
                     f.function.add_environment("FRONTEND_ORIGIN", frontend_origin)
-                if "email" in f.entry.function.need_kinds:
-                    f.function.add_environment("APP_URL", frontend_origin)
 
         if registry.routes:
             authorizer = None
             if registry.authorizers:
                 authorizer_entry, authorizer_trigger = registry.authorizers[0]
-                authorizer = (functions[authorizer_entry.name].function, authorizer_trigger)
+                authorizer = (functions[authorizer_entry.name].invocable, authorizer_trigger)
             self.api: StratusApi | None = StratusApi(
                 self,
                 "Api",
@@ -95,12 +94,23 @@ class ApiStack(cdk.Stack):
                 frontend_origin=frontend_origin,
             )
             for entry, route in registry.routes:
-                self.api.add_route(route, functions[entry.name].function)
+                self.api.add_route(route, functions[entry.name].invocable)
             if not frontend_origin:  # no web app's origin: emails link to the API itself
                 for f in functions.values():
                     if "email" in f.entry.function.need_kinds:
                         f.function.add_environment("APP_URL", self.api.base_url)
             cdk.CfnOutput(self, "ApiUrl", value=self.api.url, description="The API's base URL")
+            # The web app and the API on one CloudFront origin (infra/components/site.py).
+            self.site: Site | None = Site(
+                self,
+                "Site",
+                stage=stage,
+                rest_api=self.api.rest_api,
+                routes=[route for _, route in registry.routes],
+                site_dir=context.site_dir(self),
+                buckets=list(resources.buckets.values()),
+                bucket_cors=frontend_origin is None,
+            )
             if stage.waf_enabled:
                 self.firewall: ApiFirewall | None = ApiFirewall(
                     self, "Firewall", stage=stage, api_stage=self.api.rest_api.deployment_stage
@@ -110,6 +120,15 @@ class ApiStack(cdk.Stack):
         else:
             self.api = None
             self.firewall = None
+            self.site = None
+
+        # The links in emails lead to the web app: the frontend's own origin when one is given
+        # (a custom domain), else the distribution's.
+        app_url = frontend_origin or (self.site.url if self.site is not None else None)
+        if app_url:
+            for f in functions.values():
+                if "email" in f.entry.function.need_kinds:
+                    f.function.add_environment("APP_URL", app_url)
 
         # A bucket of the stateful stack is referenced here by attributes: its notifications then
         # live in this stack, next to the queues, instead of making the two stacks depend on
@@ -117,7 +136,7 @@ class ApiStack(cdk.Stack):
         notifying: dict[str, s3.IBucket] = {}
         for entry, trigger in registry.queues:
             queue = queues[trigger.queue]
-            queue.feed(functions[entry.name].function)
+            queue.feed(functions[entry.name].invocable)
             if trigger.s3_bucket is not None:
                 if trigger.s3_bucket not in notifying:
                     owned = resources.buckets.get(trigger.s3_bucket)
@@ -147,7 +166,7 @@ class ApiStack(cdk.Stack):
                 self,
                 f"{pascal(entry.name)}Schedule",
                 trigger=schedule,
-                function=functions[entry.name].function,
+                function=functions[entry.name].invocable,
             )
         # The collection's data access policy names the role of every function that needs vectors.
         if resources.data is not None and resources.data.vectors is not None:

@@ -83,6 +83,21 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
+# ---- browser session mode (the header and the cookie: shared.platform.http) -------------------
+
+
+class BrowserSession(BaseModel):
+    """A token pair in browser session mode: the refresh token is in the cookie only."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_in: int
+
+    @classmethod
+    def of(cls, pair: TokenPair) -> BrowserSession:
+        return cls(access_token=pair.access_token, expires_in=pair.expires_in)
+
+
 class PasswordResetRequest(RequestModel):
     email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(normalize_email)]
 

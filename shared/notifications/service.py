@@ -24,6 +24,7 @@ from shared.platform import db
 from shared.platform.errors import NotFound
 from shared.platform.identity import Principal
 from shared.platform.observability import logger, request_id_var
+from shared.platform.settings import Email, get_settings
 from shared.users import repository as users
 
 
@@ -55,7 +56,13 @@ def deliver(message: Notify) -> str:
         if not repository.claim_email(session, message.id):
             return "already-sent"
     try:
-        mail.send(email, render(message.kind, {"name": name, **message.data}, for_email=True))
+        rendered = render(
+            message.kind,
+            {"name": name, **message.data},
+            for_email=True,
+            app_url=get_settings(Email).app_url or "",
+        )
+        mail.send(email, rendered)
     except Exception:
         _set_email_status(message.id, "pending")
         raise

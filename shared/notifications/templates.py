@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from shared.notifications.messages import Kind
 
@@ -27,25 +28,48 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "password_reset": (
         "Reset your Stratus password",
-        "Someone asked to reset the password of your Stratus account. If it was you, use this "
-        "one-time token within 30 minutes:\n\n{token}\n\nIf it was not you, ignore this email: "
-        "your password has not changed.",
+        "Someone asked to reset the password of your Stratus account. If it was you, choose a "
+        "new password within 30 minutes with the link below, or enter this one-time token on "
+        "the reset page:\n\n{token}\n\nIf it was not you, ignore this email: your password "
+        "has not changed.",
     ),
     "account_changed": ("Your Stratus account changed", "{change}"),
+}
+
+#: Where each email leads in the web app (``APP_URL`` is the base), and what the link says. The
+#: reset token travels in the fragment: browsers never send it, so no server or CDN log sees it.
+_LINKS: dict[str, tuple[str, str]] = {
+    "welcome": ("/login", "Sign in to Stratus"),
+    "document_ready": ("/app/documents", "Open your documents"),
+    "document_failed": ("/app/documents", "Open your documents"),
+    "password_reset": ("/reset-password#token={token}", "Choose a new password"),
+    "account_changed": ("/app/account", "Review your account"),
 }
 
 #: Values that go in the email only, never in the in-app record (nor in any log).
 SECRET_FIELDS = frozenset({"token"})
 
 
-def render(kind: Kind, data: dict[str, str], *, for_email: bool) -> Rendered:
-    """The notification ``kind`` filled with ``data``; secrets only ``for_email``."""
+def link_for(kind: Kind, data: dict[str, str], *, app_url: str) -> tuple[str, str]:
+    """The web app's URL an email of ``kind`` leads to, and its label."""
+    path, label = _LINKS[kind]
+    values = {k: quote(v, safe="") for k, v in data.items()}
+    return app_url.rstrip("/") + path.format_map(_Defaulting(values)), label
+
+
+def render(kind: Kind, data: dict[str, str], *, for_email: bool, app_url: str = "") -> Rendered:
+    """The notification ``kind`` filled with ``data``; secrets, and the link to the web app
+    (under ``app_url``), only ``for_email``."""
     subject, body = _TEMPLATES[kind]
     values = {k: v for k, v in data.items() if for_email or k not in SECRET_FIELDS}
     values = _Defaulting(values)
     text = body.format_map(values)
     escaped = _Defaulting({k: html.escape(v) for k, v in values.items()})
     paragraphs = "".join(f"<p>{p}</p>" for p in body.format_map(escaped).split("\n\n"))
+    if for_email and app_url:
+        url, label = link_for(kind, data, app_url=app_url)
+        text += f"\n\n{label}: {url}"
+        paragraphs += f'<p><a href="{html.escape(url)}">{html.escape(label)}</a></p>'
     page = f"<!doctype html><html><body>{paragraphs}</body></html>"
     return Rendered(subject=subject.format_map(values), text=text, html=page)
 

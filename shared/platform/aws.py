@@ -44,6 +44,27 @@ def client(service: str, *, max_attempts: int = 3) -> Any:
     return boto_session.client(service, config=config)
 
 
+def prime(services: list[str]) -> None:
+    """Before a SnapStart snapshot: the session and the clients of ``services``, built (service
+    models parsed, no request sent)."""
+    for service in services:
+        client(service)
+
+
+def renew() -> None:
+    """After a SnapStart restore: a new session (the old one's credentials may be stale and are
+    shared by every restored copy) and new clients on first use. botocore's loader, which holds
+    the parsed service models, moves to the new session, so the first client after a restore
+    costs milliseconds, not the ~100 ms of parsing them again."""
+    loader = None
+    if session.cache_info().currsize:
+        loader = session()._session.get_component("data_loader")
+    client.cache_clear()
+    session.cache_clear()
+    if loader is not None:
+        session()._session.register_component("data_loader", loader)
+
+
 def reset() -> None:
     """Forget cached clients and settings (tests and the local runner change the environment)."""
     from shared.platform import secrets

@@ -46,6 +46,26 @@ def redis() -> Redis:
     )
 
 
+def prime() -> None:
+    """Before a SnapStart snapshot: the client's modules imported, and the client built where
+    its URL needs no secret (it connects on first use)."""
+    from redis import Redis  # noqa: F401
+    from redis.backoff import NoBackoff  # noqa: F401
+    from redis.retry import Retry  # noqa: F401
+
+    if get_settings(Cache).redis_url is not None:
+        redis()
+
+
+def renew() -> None:
+    """After a SnapStart restore: forget the client, and its connections without closing them
+    (they are dead, and a socket is shared by every copy restored from one snapshot). The next
+    use builds a client with the current AUTH token."""
+    if redis.cache_info().currsize:
+        redis().connection_pool.reset()
+    redis.cache_clear()
+
+
 def reset() -> None:
     """Close the client (tests and the local runner switch servers)."""
     if redis.cache_info().currsize:

@@ -8,10 +8,19 @@ In AWS there is no ``DATABASE_URL``: the URL is built from the proxy's host, the
 and the credentials in Secrets Manager (``DATABASE_SECRET_ARN``), with TLS on; every new
 connection reads the credentials again (cached for ``DATABASE_SECRET_MAX_AGE`` seconds), so a
 rotated password is picked up without a redeploy.
+
+Liveness: a pooled connection is pinged when it is checked out after being idle for more than
+``DATABASE_PING_AFTER_IDLE`` seconds (30 by default), not on every checkout: a busy execution
+environment reuses its connection without the extra round trip, and one that sat frozen
+between invocations (when RDS Proxy or a NAT may have dropped the connection) checks it first.
+A dead connection found so is replaced before the request sees it. A connection that dies
+inside the idle window still surfaces as a disconnect error on its first statement.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -73,7 +82,7 @@ def engine() -> Engine:
 
     settings = get_settings(Database)
     url = database_url()
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
@@ -92,6 +101,7 @@ def engine() -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
+    _ping_after_idle(eng, settings.database_ping_after_idle_seconds)
     if settings.database_url is None:
 
         @event.listens_for(eng, "do_connect")
@@ -99,6 +109,30 @@ def engine() -> Engine:
             params["user"], params["password"] = credentials()
 
     return eng
+
+
+_CHECKED_IN_AT = "stratus_checked_in_at"
+
+
+def _ping_after_idle(eng: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection on checkout only when it sat idle for ``idle_seconds``; a dead
+    one makes the pool discard it and connect again (``DisconnectionError``)."""
+    from sqlalchemy import event, exc
+
+    @event.listens_for(eng, "checkin")
+    def _checked_in(_: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(eng, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _: Any) -> None:
+        checked_in_at = record.info.pop(_CHECKED_IN_AT, None)
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_seconds:
+            return  # a new connection, or one used moments ago
+        try:
+            eng.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError("idle connection failed its ping") from error
 
 
 @lru_cache(maxsize=1)
@@ -137,6 +171,30 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     it goes through the outbox (``shared.platform.outbox.add``), which uses this hook to
     deliver it at once and keeps it for its relay otherwise."""
     session.info.setdefault("after_commit", []).append(callback)
+
+
+def prime() -> None:
+    """Before a SnapStart snapshot: the driver and dialect imported, the ORM's mappers
+    configured (when the function uses the ORM), and the engine built where its URL needs no
+    secret. Nothing connects."""
+    if "sqlalchemy.orm" in sys.modules:
+        from sqlalchemy.orm import configure_mappers
+
+        configure_mappers()
+    settings = get_settings(Database)
+    if settings.database_url is None or not settings.database_url.startswith("sqlite"):
+        import pg8000  # noqa: F401
+        from sqlalchemy.dialects.postgresql import pg8000 as _dialect  # noqa: F401
+    if settings.database_url is not None:
+        engine()
+
+
+def renew() -> None:
+    """After a SnapStart restore: a new pool, the old one's connections dropped without being
+    closed (their sockets are dead, and shared by every restored copy); the engine, and with it
+    the statements it compiled, stays."""
+    if engine.cache_info().currsize:
+        engine().dispose(close=False)
 
 
 def reset() -> None:

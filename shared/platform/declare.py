@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shared.platform import snapstart
 from shared.platform.identity import Role
 from shared.platform.observability import get_tracer, logger, metrics
 from shared.platform.settings import (
@@ -214,11 +215,35 @@ class Function:
             AuthorizerTrigger: "authorizer",
         }[type(self.trigger)]
 
+    @property
+    def snap_start(self) -> bool:
+        """Whether the function runs with Lambda SnapStart: every kind invoked again and again
+        (routes, the authorizer, workers, schedules), not the deploy job, which runs once per
+        deploy and would only pay for a snapshot. The CDK app publishes such a function's
+        versions behind the ``live`` alias, and ``shared.platform.snapstart`` primes it."""
+        return self.kind != "deploy"
+
+    @property
+    def traced_modules(self) -> tuple[str, ...]:
+        """The libraries X-Ray patches in this function (Powertools ``patch_modules``): the
+        database driver and the AWS SDK when its needs use them, nothing else."""
+        kinds = self.need_kinds
+        modules = []
+        if "database" in kinds:
+            modules.append("pg8000")
+        if snapstart.aws_services(kinds) or kinds & {"vectors", "embeddings"}:
+            modules.append("botocore")
+        if "vectors" in kinds:
+            modules.append("httplib")  # the OpenSearch client's HTTP requests
+        return tuple(modules)
+
     def __post_init__(self) -> None:
         # In Lambda a misconfigured function must fail its initialisation, before it serves
         # anything; elsewhere (the CDK app, tests, the registry) only on its first invocation.
         if os.environ.get("AWS_LAMBDA_RUNTIME_API") or os.environ.get("STRATUS_VALIDATE_AT_INIT"):
             self.validate()
+        if self.snap_start:
+            snapstart.register(self)  # in Lambda only: the runtime's SnapStart hooks
 
     def validate(self) -> None:
         """Check that the environment configures everything this function declares: its own
@@ -244,12 +269,21 @@ class Function:
     def invoke(self, event: dict[str, Any], context: Any) -> Any:  # pragma: no cover
         raise NotImplementedError
 
-    def handler(self, event: dict[str, Any], context: Any) -> Any:
-        """The Lambda entry point: settings validated, then the instrumented :meth:`invoke`."""
+    def prepared(self) -> Callable[..., Any]:
+        """The instrumented :meth:`invoke`, made once, after the settings were validated."""
         if self._instrumented is None:
             self.validate()
-            self._instrumented = instrument(self.invoke)
-        return self._instrumented(event, context)
+            self._instrumented = instrument(self.invoke, self.traced_modules)
+        return self._instrumented
+
+    def handler(self, event: dict[str, Any], context: Any) -> Any:
+        """The Lambda entry point: settings validated, then the instrumented :meth:`invoke`."""
+        return self.prepared()(event, context)
+
+    def prime(self) -> None:
+        """Before a SnapStart snapshot (``shared.platform.snapstart``): everything that depends
+        neither on the caller nor on a connection. Subclasses add their transport's own."""
+        snapstart.prime([self.prepared, lambda: snapstart.prime_needs(self.need_kinds)])
 
 
 #: The settings each kind of need implies; checked with the function's own (``validate``).
@@ -267,10 +301,11 @@ NEED_SETTINGS: dict[str, type[Settings]] = {
 NAMED_KINDS = frozenset({"bucket", "queue", "secret"})
 
 
-def instrument(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The one decorator order of every handler: logger context, metrics, then the tracer."""
+def instrument(fn: Callable[..., Any], traced: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """The one decorator order of every handler: logger context, metrics, then the tracer
+    (patching the ``traced`` libraries)."""
     inner = fn
-    tracer = get_tracer()
+    tracer = get_tracer(traced)
     if tracer is not None:
         inner = tracer.capture_lambda_handler(inner)
     # Powertools emits the cold-start metric even with metrics disabled (the local runner)

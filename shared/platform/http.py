@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Request
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from mangum import Mangum
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.platform import snapstart
 from shared.platform.declare import CACHE, Access, Function, Route
 from shared.platform.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -47,16 +48,60 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
+# ---- browser session mode ----------------------------------------------------------------------
+# With ``X-Session-Mode: cookie`` the refresh token travels only in an HttpOnly cookie scoped to
+# /auth, so no script of the page can read it; the access token stays in the page's memory. The
+# header is what a cross-site form cannot send, so the cookie alone never refreshes anything
+# (the auth handlers: functions/auth/login, refresh, logout).
+
+SESSION_MODE_HEADER = "X-Session-Mode"
+REFRESH_COOKIE = "stratus_refresh"
+REFRESH_COOKIE_PATH = "/auth"
+
+SessionMode = Annotated[
+    Literal["cookie"] | None,
+    Header(
+        alias=SESSION_MODE_HEADER,
+        description="`cookie`: browser session mode, the refresh token travels only in the "
+        f"`{REFRESH_COOKIE}` cookie (HttpOnly, Secure, SameSite=Strict, Path=/auth).",
+    ),
+]
+RefreshCookie = Annotated[
+    str | None,
+    Cookie(
+        alias=REFRESH_COOKIE,
+        max_length=512,
+        description=f"The refresh token; read only with `{SESSION_MODE_HEADER}: cookie`.",
+    ),
+]
+
+
+def refresh_cookie(token: str, *, max_age: int) -> str:
+    """The ``Set-Cookie`` value carrying ``token``; ``max_age=0`` with an empty token clears it."""
+    return (
+        f"{REFRESH_COOKIE}={token}; Max-Age={max_age}; Path={REFRESH_COOKIE_PATH}; "
+        "HttpOnly; Secure; SameSite=Strict"
+    )
+
+
+CLEARED_REFRESH_COOKIE = refresh_cookie("", max_age=0)
+
 #: What a browser on the frontend's origin may send (the preflight's allowed headers), and what
 #: it may read from a response besides the CORS-safelisted ones. The one list: the CDK app's
 #: CORS options, the local runner's preflight and every function's response use it.
-CORS_ALLOW_HEADERS: tuple[str, ...] = ("Authorization", "Content-Type", REQUEST_ID_HEADER)
+CORS_ALLOW_HEADERS: tuple[str, ...] = (
+    "Authorization",
+    "Content-Type",
+    REQUEST_ID_HEADER,
+    SESSION_MODE_HEADER,
+)
 CORS_EXPOSE_HEADERS: tuple[str, ...] = (
     REQUEST_ID_HEADER,
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
     "Retry-After",
+    "WWW-Authenticate",
 )
 #: How long a browser may cache a preflight answer (the CDK app's ``max_age``).
 CORS_MAX_AGE_SECONDS = 3600
@@ -286,6 +331,63 @@ class HttpFunction(Function):
     def app(self) -> FastAPI:
         return build_app(self.router)
 
+    def _adapter(self) -> Mangum:
+        """The function's FastAPI app behind Mangum, built once."""
+        if self._mangum is None:
+            self._mangum = Mangum(
+                self.app,
+                lifespan="off",
+                text_mime_types=["application/json", PROBLEM_CONTENT_TYPE, "text/"],
+            )
+        return self._mangum
+
+    def prime(self) -> None:
+        """Before a SnapStart snapshot: the app and its adapter built, and one synthetic request
+        served through them that touches no store (``shared.platform.snapstart``)."""
+        super().prime()
+        snapstart.prime([self._prime_request])
+
+    def _prime_request(self) -> int:
+        """Serve one request that no store answers: the route itself when it must refuse it
+        before its endpoint runs (no principal on an authenticated route, no body where one is
+        required) or when the function needs no store; else an unknown path (a 404)."""
+        if self.rate_limited:
+            from shared.platform import ratelimit  # noqa: F401 - imported before the snapshot
+        route = self.route
+        added = self.router.routes[-1] if self.router.routes else None
+        body = added.body_field if isinstance(added, APIRoute) else None
+        body_required = body is not None and body.field_info.is_required()
+        stores = self.need_kinds & {"database", "cache", "vectors"}
+        own_route = route.auth or body_required or not stores
+        path = route.path if own_route else "/__snapstart_priming__"
+        for name in route.path_params:
+            path = path.replace("{" + name + "}", "00000000-0000-4000-8000-000000000000")
+        event = {
+            "resource": route.path if own_route else path,
+            "path": path,
+            "httpMethod": route.method,
+            "headers": {"Content-Type": "application/json"},
+            "multiValueHeaders": {"Content-Type": ["application/json"]},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": None,
+            "requestContext": {
+                "requestId": "snapstart-priming",
+                "resourcePath": route.path,
+                "httpMethod": route.method,
+                "path": path,
+                "stage": "priming",
+                "identity": {"sourceIp": "127.0.0.1"},
+            },
+            "body": None,
+            "isBase64Encoded": False,
+        }
+        context: Any = None  # Mangum only hands it to the app, which reads no context
+        status = int(self._adapter()(event, context)["statusCode"])
+        if status >= 500:
+            logger.warning("SnapStart priming request failed", extra={"status": status})
+        return status
+
     def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         origin = get_settings(Cors).frontend_origin  # validated before anything runs
         response = self._respond(event, context)
@@ -309,13 +411,7 @@ class HttpFunction(Function):
                         "Too many requests: slow down.", retry_after=decision.retry_after
                     )
                     return _problem_result(to_problem(refusal), request_id, limit_headers)
-        if self._mangum is None:
-            self._mangum = Mangum(
-                self.app,
-                lifespan="off",
-                text_mime_types=["application/json", PROBLEM_CONTENT_TYPE, "text/"],
-            )
-        response: dict[str, Any] = self._mangum(event, context)
+        response: dict[str, Any] = self._adapter()(event, context)
         headers = response.get("headers")
         if headers is None:
             headers = response["headers"] = {}

@@ -36,13 +36,17 @@ def tracing_enabled() -> bool:
 
 
 @lru_cache(maxsize=1)
-def get_tracer() -> Tracer | None:
-    """The X-Ray tracer, created on first use; ``None`` where tracing is off."""
+def get_tracer(patch_modules: tuple[str, ...] = ()) -> Tracer | None:
+    """The X-Ray tracer, created on first use; ``None`` where tracing is off.
+
+    It patches ``patch_modules`` only (``shared.platform.declare.Function.traced_modules``: the
+    libraries the function's needs use), not every library it supports: Powertools' default
+    would import each one that is installed."""
     if not tracing_enabled():
         return None
     from aws_lambda_powertools import Tracer
 
-    return Tracer()
+    return Tracer(patch_modules=list(patch_modules))
 
 
 #: What the contract accepts as a caller's request id; anything else is replaced.

@@ -32,6 +32,11 @@ def get(secret_id: str, *, max_age: int, force: bool = False) -> str:
     return value
 
 
+def prime() -> None:
+    """Before a SnapStart snapshot: the provider (Powertools' parameters utility) built."""
+    _provider(aws.client("secretsmanager"))
+
+
 def reset() -> None:
     """Forget every cached value (tests, the local runner, and a SnapStart restore)."""
     _provider.cache_clear()

@@ -91,6 +91,10 @@ class Database(Staged):
     database_secret_max_age_seconds: int = Field(default=300, ge=0, alias="DATABASE_SECRET_MAX_AGE")
     database_pool_size: int = Field(default=1, ge=1, le=20, alias="DATABASE_POOL_SIZE")
     database_tls: bool = Field(default=False, alias="DATABASE_TLS")
+    #: A pooled connection idle this long is pinged before use (``shared.platform.db``).
+    database_ping_after_idle_seconds: float = Field(
+        default=30, ge=0, alias="DATABASE_PING_AFTER_IDLE"
+    )
 
     @model_validator(mode="after")
     def _one_way_to_connect(self) -> Database:

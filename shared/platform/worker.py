@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared.platform import snapstart
 from shared.platform.declare import Access, Function, QueueTrigger
 from shared.platform.observability import is_sane_request_id, logger, set_request_id
 from shared.platform.queues import REQUEST_ID_ATTRIBUTE
@@ -141,6 +142,17 @@ class QueueWorker(Function, Generic[M]):
         self._handler_takes_record = "record" in inspect.signature(fn).parameters
         self.description = (fn.__doc__ or "").strip().partition("\n")[0]
         return fn
+
+    def prime(self) -> None:
+        """Before a SnapStart snapshot: the batch utility imported and a processor built
+        (``shared.platform.snapstart``)."""
+        super().prime()
+        snapstart.prime([self._prime_batch])
+
+    def _prime_batch(self) -> None:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+        BatchProcessor(event_type=EventType.SQS)
 
     def invoke(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         """Process one SQS batch; return the partial batch response naming the failed records."""

@@ -225,10 +225,13 @@ def test_registering_brings_a_welcome_notification_in_the_app_and_by_email(clien
     [mail] = mailbox.wait_for(account.email)
     assert mail.to == (account.email,)
     assert mail.subject == item["subject"]
-    assert mail.text == item["body"]
+    # the in-app text, then a link to the web app on the runner's origin (APP_URL)
+    sign_in = f"{str(client.base_url).rstrip('/')}/login"
+    assert mail.text == f"{item['body']}\n\nSign in to Stratus: {sign_in}"
     assert mail.html is not None
     assert mail.html.lower().startswith("<!doctype html>")
     assert "Ada Lovelace" in mail.html
+    assert f'<a href="{sign_in}">Sign in to Stratus</a>' in mail.html
     [held] = held_by_ses(account.email)
     assert held.subject == item["subject"]
     assert held.body == mail.html  # moto keeps the HTML body of a two-body email
@@ -319,6 +322,10 @@ def test_the_whole_password_reset_flow_with_the_token_from_the_email(client, mai
     [mail] = mailbox.wait_for(account.email, RESET_SUBJECT)
     token = reset_token_from(mail)
     assert mail.html is not None and token in mail.html
+    # And it links to the web app's reset page on the runner's origin, the token in the fragment
+    link = f"{str(client.base_url).rstrip('/')}/reset-password#token={token}"
+    assert f"Choose a new password: {link}" in mail.text
+    assert f'<a href="{link}">Choose a new password</a>' in mail.html
 
     # And the in-app notification says the same, but without the token
     [in_app] = wait_for_notification(client, account, "password_reset")

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.e2e
 
 ORIGIN = "http://localhost:5173"
 LIMIT = 3
-EXPOSED = "X-Request-Id,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After"
+EXPOSED = (
+    "X-Request-Id,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After,WWW-Authenticate"
+)
 USER = ROLE_USER
 AUTHORIZER = ROLE_AUTHORIZER
 
@@ -104,7 +106,7 @@ def test_the_preflight_of_a_protected_route_is_204_without_the_authorizer(browse
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert response.headers["Access-Control-Allow-Methods"] == "OPTIONS,PUT"
     assert response.headers["Access-Control-Allow-Headers"] == (
-        "Authorization,Content-Type,X-Request-Id"
+        "Authorization,Content-Type,X-Request-Id,X-Session-Mode"
     )
 
 
@@ -143,6 +145,7 @@ def test_the_gateways_own_responses_are_readable(browser, path, token, status):
     response = browser.put(path, json={"text": "hi"}, headers=headers)
     assert response.status_code == status
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Access-Control-Expose-Headers"] == EXPOSED  # WWW-Authenticate too
     assert response.json()["status"] == status
 
 

@@ -184,3 +184,80 @@ def test_every_other_s3_call_passes_through_unchanged(s3_runner, s3, bucket):
     with pytest.raises(s3.exceptions.ClientError) as missing:
         s3.head_object(Bucket=bucket, Key=key)
     assert missing.value.response["Error"]["Code"] == "404"
+
+
+# ---- CORS: a browser page on the runner's origin uploads and downloads ------------------------
+
+
+def page_origin(runner: LocalRunner) -> str:
+    return runner.url  # http://127.0.0.1:<port>, where the runner serves the web app
+
+
+def test_the_upload_preflight_is_allowed_for_the_pages_origin(s3_runner, s3, bucket):
+    # Given the presigned form a page got from POST /documents
+    form = form_for(s3, bucket, "cors/preflight.txt")
+    # When the browser asks (XMLHttpRequest with an upload progress listener always preflights)
+    response = httpx.options(
+        form["url"],
+        headers={
+            "Origin": page_origin(s3_runner),
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    # Then S3 says yes, for that origin, as the bucket's CORS rule in the CDK app does
+    assert response.status_code == 200, response.text
+    assert response.headers["Access-Control-Allow-Origin"] == page_origin(s3_runner)
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert response.headers["Access-Control-Allow-Headers"] == "content-type"
+    assert response.headers["Access-Control-Expose-Headers"] == "ETag"
+    assert "Origin" in response.headers["Vary"]
+
+
+def test_the_upload_answer_and_its_errors_are_readable_by_the_page(s3_runner, s3, bucket):
+    origin = {"Origin": page_origin(s3_runner)}
+    form = form_for(s3, bucket, "cors/upload.txt")
+    stored_ok = httpx.post(
+        form["url"], data=form["fields"], files={"file": ("a.txt", b"hello")}, headers=origin
+    )
+    assert stored_ok.status_code == 204
+    assert stored_ok.headers["Access-Control-Allow-Origin"] == page_origin(s3_runner)
+    assert stored(s3_runner, bucket, "cors/upload.txt") == ["cors/upload.txt"]
+    # A refused upload (too large) is readable too, so the page can say why
+    form = form_for(s3, bucket, "cors/too-big.txt")
+    refused = httpx.post(
+        form["url"],
+        data=form["fields"],
+        files={"file": ("a.txt", b"x" * (SIZE + 1))},
+        headers=origin,
+    )
+    assert refused.status_code == 400
+    assert refused.headers["Access-Control-Allow-Origin"] == page_origin(s3_runner)
+    assert "EntityTooLarge" in refused.text
+    # And a presigned download (a GET relayed to moto) carries the header as well
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "cors/upload.txt"}, ExpiresIn=60
+    )
+    download = httpx.get(url, headers=origin)
+    assert download.status_code == 200
+    assert download.content == b"hello"
+    assert download.headers["Access-Control-Allow-Origin"] == page_origin(s3_runner)
+
+
+def test_another_origin_gets_no_cors_and_its_preflight_is_refused(s3_runner, s3, bucket):
+    form = form_for(s3, bucket, "cors/evil.txt")
+    evil = {"Origin": "http://evil.example"}
+    response = httpx.options(form["url"], headers={**evil, "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 403
+    assert "AccessForbidden" in response.text
+    assert "Access-Control-Allow-Origin" not in response.headers
+    # A DELETE is no method of the rule, even from the page's origin
+    response = httpx.options(
+        form["url"],
+        headers={"Origin": page_origin(s3_runner), "Access-Control-Request-Method": "DELETE"},
+    )
+    assert response.status_code == 403
+    posted = httpx.post(
+        form["url"], data=form["fields"], files={"file": ("a.txt", b"hi")}, headers=evil
+    )
+    assert "Access-Control-Allow-Origin" not in posted.headers

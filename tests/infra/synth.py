@@ -45,11 +45,14 @@ class Synthesized:
 
     def functions(self) -> dict[str, dict[str, Any]]:
         """The API stack's functions made by StratusFunction for the registry (they all carry
-        the layer), not the infrastructure's own (``infra/lambdas``: the restore check)."""
+        the layer and APP_VERSION; CDK's own, such as the site deployment's, carry neither or
+        only a layer), not the infrastructure's own (``infra/lambdas``: the restore check)."""
         return {
             logical_id: resource
             for logical_id, resource in self.resources(self.api, "AWS::Lambda::Function").items()
-            if resource["Properties"].get("Layers") and not logical_id.startswith(INFRA_FUNCTIONS)
+            if resource["Properties"].get("Layers")
+            and "APP_VERSION" in resource["Properties"].get("Environment", {}).get("Variables", {})
+            and not logical_id.startswith(INFRA_FUNCTIONS)
         }
 
     def function(self, name: str) -> tuple[str, dict[str, Any]]:
@@ -59,6 +62,26 @@ class Synthesized:
             self.api_stack.get_logical_id(function.node.default_child)
         )
         return logical_id, self.functions()[logical_id]
+
+    def alias(self, name: str) -> str:
+        """The logical id of the ``live`` alias of registry entry ``name``'s function."""
+        alias = self.api_stack.functions[name].alias
+        assert alias is not None, f"{name} has no live alias"
+        return str(self.api_stack.resolve(self.api_stack.get_logical_id(alias.node.default_child)))
+
+    def invoked(self, reference: Any) -> str:
+        """The logical id of the function that ``reference`` (a ``FunctionName``, a target's
+        ``Arn``, an integration's ``Uri``) invokes, through its ``live`` alias: refused when it
+        names the function itself (``$LATEST``, where SnapStart never applies)."""
+        aliases = {
+            alias_id: alias["Properties"]["FunctionName"]["Ref"]
+            for alias_id, alias in self.resources(self.api, "AWS::Lambda::Alias").items()
+        }
+        text = json.dumps(reference)
+        named = {alias_id for alias_id in aliases if f'"{alias_id}"' in text}
+        assert len(named) == 1, f"{reference} invokes no live alias (or several)"
+        assert not any(f'"{fn}"' in text for fn in aliases.values()), reference
+        return aliases[named.pop()]
 
     def policy_statements(self, name: str) -> list[dict[str, Any]]:
         """Every IAM statement attached to the role of registry entry ``name``'s function."""
@@ -111,6 +134,9 @@ def synthesize(
 
     from infra.app import build_app, recovery_stack_name, stack_names
 
+    # A stand-in for web/out, so that what the tests see does not depend on whether the app
+    # was built on this machine (-c site_dir= overrides it).
+    context = {"site_dir": str(fake_site(outdir.parent / f"{outdir.name}-site")), **(context or {})}
     app = build_app(
         registry=registry, env=env, layer_dir=layer_dir, outdir=str(outdir), context=context
     )
@@ -134,6 +160,14 @@ def synthesize(
         recovery=Template.from_json(recovery.template) if recovery is not None else None,
         recovery_artifact=recovery,
     )
+
+
+def fake_site(directory: Path) -> Path:
+    """A minimal exported app: a page and a content-hashed script."""
+    (directory / "_next" / "static" / "chunks").mkdir(parents=True, exist_ok=True)
+    (directory / "index.html").write_text("<!doctype html><title>Stratus</title>")
+    (directory / "_next" / "static" / "chunks" / "app-0123abcd.js").write_text("0")
+    return directory
 
 
 def actions_of(statements: list[dict[str, Any]]) -> set[str]:

@@ -150,10 +150,7 @@ def test_authorizer_guards_the_auth_route_only(custom):
     assert props["Type"] == "TOKEN"
     assert props["IdentitySource"] == "method.request.header.Authorization"
     assert props["AuthorizerResultTtlInSeconds"] == 300
-    assert any(
-        part == {"Fn::GetAtt": [token_fn_id, "Arn"]}
-        for part in props["AuthorizerUri"]["Fn::Join"][1]
-    )
+    assert custom.invoked(props["AuthorizerUri"]) == token_fn_id  # through its live alias
     # Then POST /orders (auth=True) uses it
     _, post = _one(custom, "AWS::ApiGateway::Method", HttpMethod="POST")
     assert post["Properties"]["AuthorizationType"] == "CUSTOM"
@@ -164,9 +161,19 @@ def test_authorizer_guards_the_auth_route_only(custom):
     assert "AuthorizerId" not in get["Properties"]
 
 
-def _queue_of(custom: Synthesized, function_name: str) -> tuple[str, dict[str, Any]]:
+def _mapping_of(custom: Synthesized, function_name: str) -> dict[str, Any]:
+    """The event source mapping that feeds ``function_name`` (through its live alias)."""
     worker_id, _ = custom.function(function_name)
-    _, mapping = _one(custom, "AWS::Lambda::EventSourceMapping", FunctionName={"Ref": worker_id})
+    (mapping,) = [
+        m
+        for m in custom.resources(custom.api, "AWS::Lambda::EventSourceMapping").values()
+        if custom.invoked(m["Properties"]["FunctionName"]) == worker_id
+    ]
+    return mapping
+
+
+def _queue_of(custom: Synthesized, function_name: str) -> tuple[str, dict[str, Any]]:
+    mapping = _mapping_of(custom, function_name)
     queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
     return queue_id, custom.resources(custom.api, "AWS::SQS::Queue")[queue_id]
 
@@ -198,9 +205,7 @@ def test_worker_queue_has_a_dead_letter_queue_and_a_long_enough_visibility(custo
 
 
 def test_event_source_reports_batch_item_failures(custom):
-    worker_id, _ = custom.function("jobs-worker")
-    _, mapping = _one(custom, "AWS::Lambda::EventSourceMapping", FunctionName={"Ref": worker_id})
-    props = mapping["Properties"]
+    props = _mapping_of(custom, "jobs-worker")["Properties"]
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["BatchSize"] == 10
     assert props["ScalingConfig"] == {"MaximumConcurrency": 2}
@@ -246,7 +251,8 @@ def test_schedule_invokes_its_function(custom):
     nightly_id, _ = custom.function("jobs-nightly")
     _, rule = _one(custom, "AWS::Events::Rule", ScheduleExpression="cron(0 3 * * ? *)")
     (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [nightly_id, "Arn"]}
+    assert target["Arn"] == {"Ref": custom.alias("jobs-nightly")}
+    assert custom.invoked(target["Arn"]) == nightly_id
 
 
 def test_secrets_live_in_the_stateful_stack(custom):

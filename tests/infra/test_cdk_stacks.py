@@ -24,13 +24,24 @@ def test_every_registry_entry_becomes_one_function(synthesized):
         for logical_id in synthesized.resources(synthesized.api, "AWS::Lambda::Function")
         if logical_id not in functions
     }
-    # The rest are CDK's own: S3 notifications and the deploy trigger's provider
+    # The rest are CDK's own: S3 notifications, the deploy trigger's provider, and the web
+    # app's deployment, its bucket's emptying on delete and, in dev (no frontend origin), the
+    # uploads bucket's CORS rule for the distribution (infra/components/site.py)
     assert all(
-        o.startswith(("BucketNotificationsHandler", "AWSCDKTriggerCustomResourceProvider"))
+        o.startswith(
+            (
+                "BucketNotificationsHandler",
+                "AWSCDKTriggerCustomResourceProvider",
+                "CustomCDKBucketDeployment",
+                "CustomS3AutoDeleteObjectsCustomResourceProvider",
+                "AWS679f53fac002430cb0da5b7982bd2287",
+            )
+        )
         for o in others
     ), others
     notifying = any(q.s3_bucket for _, q in synthesized.registry.queues)
-    assert len(others) == int(notifying) + int(bool(synthesized.registry.deploy_jobs))
+    site = 3 if synthesized.registry.routes else 0
+    assert len(others) == int(notifying) + int(bool(synthesized.registry.deploy_jobs)) + site
     for entry in synthesized.registry:
         synthesized.function(entry.name)
 
@@ -48,7 +59,7 @@ def test_health_function_is_made_the_standard_way(synthesized):
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
     layers = synthesized.resources(synthesized.api, "AWS::Lambda::LayerVersion")
-    assert props["Layers"] == [{"Ref": logical_id} for logical_id in layers]
+    assert props["Layers"] == [{"Ref": logical_id} for logical_id in dependency_layers(layers)]
     # And its sizing and environment come from the declaration and the stage
     assert props["Timeout"] == declaration.timeout_seconds
     assert props["MemorySize"] == declaration.memory_mb
@@ -62,8 +73,14 @@ def test_health_function_is_made_the_standard_way(synthesized):
     assert log_group["Properties"]["RetentionInDays"] == 14
 
 
+def dependency_layers(layers: dict) -> dict:
+    """The project's layer (layers/build.py), not the AWS CLI layer of CDK's site deployment."""
+    return {k: v for k, v in layers.items() if k.startswith("Dependencies")}
+
+
 def test_layer_targets_the_functions_runtime(synthesized):
-    (layer,) = synthesized.resources(synthesized.api, "AWS::Lambda::LayerVersion").values()
+    layers = synthesized.resources(synthesized.api, "AWS::Lambda::LayerVersion")
+    (layer,) = dependency_layers(layers).values()
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
@@ -72,10 +89,14 @@ def test_health_is_a_public_get_with_lambda_proxy_integration(synthesized):
     from aws_cdk.assertions import Match
 
     # Given the REST API
-    health_id, _ = synthesized.function("system-health")
+    made = synthesized.api_stack.functions["system-health"]
+    health_alias = synthesized.api_stack.resolve(
+        synthesized.api_stack.get_logical_id(made.alias.node.default_child)
+    )
     resources = synthesized.resources(synthesized.api, "AWS::ApiGateway::Resource")
     (resource_id,) = [k for k, r in resources.items() if r["Properties"]["PathPart"] == "health"]
-    # Then GET /health reaches the health function through a proxy integration, with no auth
+    # Then GET /health reaches the health function (its live alias) through a proxy
+    # integration, with no auth
     synthesized.api.has_resource_properties(
         "AWS::ApiGateway::Method",
         {
@@ -86,7 +107,7 @@ def test_health_is_a_public_get_with_lambda_proxy_integration(synthesized):
                 "Type": "AWS_PROXY",
                 "IntegrationHttpMethod": "POST",
                 "Uri": Match.object_like(
-                    {"Fn::Join": ["", Match.array_with([{"Fn::GetAtt": [health_id, "Arn"]}])]}
+                    {"Fn::Join": ["", Match.array_with([{"Ref": health_alias}])]}
                 ),
             },
         },

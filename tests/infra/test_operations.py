@@ -293,7 +293,7 @@ def test_cors_only_for_the_frontend_origin(synthesized: Synthesized, prod: Synth
             f"'{FRONTEND_ORIGIN}'"
         )
         assert headers["method.response.header.Access-Control-Allow-Headers"] == (
-            "'Authorization,Content-Type,X-Request-Id'"
+            "'Authorization,Content-Type,X-Request-Id,X-Session-Mode'"
         )
         assert headers["method.response.header.Access-Control-Expose-Headers"] == (
             f"'{','.join(CORS_EXPOSE_HEADERS)}'"

@@ -175,7 +175,7 @@ def test_every_worker_queue_redrives_after_five_receives_and_outwaits_its_worker
         props = mapping["Properties"]
         queue_id = props["EventSourceArn"]["Fn::GetAtt"][0]
         queue = queues[queue_id]["Properties"]
-        worker = functions[props["FunctionName"]["Ref"]]["Properties"]
+        worker = functions[env.invoked(props["FunctionName"])]["Properties"]
         assert queue["RedrivePolicy"]["maxReceiveCount"] == 5, queue_id
         assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"], queue_id
         dead_letter_id = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
@@ -195,7 +195,7 @@ def test_the_workers_stay_inside_the_database_connection_budget(env):
     held = sum(
         m["Properties"]["ScalingConfig"]["MaximumConcurrency"]
         for m in env.resources(env.api, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"]["Ref"] in database_workers
+        if env.invoked(m["Properties"]["FunctionName"]) in database_workers
     )
     assert 0 < held <= worker_connection_budget(stage)
     (proxy_target,) = _all(env, "AWS::RDS::DBProxyTargetGroup").values()
@@ -241,10 +241,28 @@ def _service_of(action: str) -> str:
     return action.split(":", 1)[0]
 
 
+def _site_deployment_only(statement: dict) -> bool:
+    """A grant of CDK's site deployment (infra/components/site.py) on the web app's bucket and
+    the bootstrap assets bucket alone: the exported app's public files, no user data."""
+    resources = statement["Resource"]
+    text = json.dumps(resources if isinstance(resources, list) else [resources])
+    names = re.findall(r'"Ref": "([A-Za-z0-9]+)"|GetAtt": \["([A-Za-z0-9]+)"', text)
+    buckets = {a or b for a, b in names}
+    assets = "cdk-hnb659fds-assets-" in text
+    return bool(buckets or assets) and all(n.startswith("SiteBucket") for n in buckets)
+
+
 def test_no_wildcard_action_and_no_star_resource_on_data(env):
     for template in (env.stateful_artifact.template, env.api_artifact.template):
         for logical_id, resource in template["Resources"].items():
             if resource["Type"] not in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+                continue
+            if logical_id.startswith("CustomCDKBucketDeployment"):
+                statements = resource["Properties"]["PolicyDocument"]["Statement"]
+                s3_statements = [
+                    st for st in statements if _service_of(actions_of([st]).pop()) == "s3"
+                ]
+                assert all(_site_deployment_only(st) for st in s3_statements), logical_id
                 continue
             for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
                 if statement["Effect"] != "Allow":

@@ -99,3 +99,54 @@ def test_migrations_also_run_on_the_embedded_sqlite_default(tmp_path):
     engine = create_engine(url)
     assert "alembic_version" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def _count_pings(monkeypatch) -> list[int]:
+    pings: list[int] = []
+    dialect = db.engine().dialect
+    original = dialect.do_ping
+
+    def counted(dbapi_connection):  # type: ignore[no-untyped-def]
+        pings.append(1)
+        return original(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    return pings
+
+
+def _backend_pid() -> int:
+    with db.session_scope() as session:
+        return int(session.execute(text("select pg_backend_pid()")).scalar_one())
+
+
+def test_a_busy_connection_is_not_pinged_and_an_idle_dead_one_is_replaced(pg_url, monkeypatch):
+    import time
+
+    from sqlalchemy import create_engine
+
+    from shared.platform.settings import reset_settings
+
+    # Given the pool pings a connection idle for more than 0.3 s
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.setenv("DATABASE_PING_AFTER_IDLE", "0.3")
+    reset_settings()
+    db.reset()
+    try:
+        pings = _count_pings(monkeypatch)
+        # When requests follow each other closely
+        first = _backend_pid()
+        assert [_backend_pid() for _ in range(5)] == [first] * 5
+        # Then they reuse the connection without a single ping (no extra round trip)
+        assert pings == []
+        # When the connection then sits idle and dies meanwhile (a proxy or NAT dropped it)
+        admin = create_engine(db.normalize_url(pg_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": first})
+        admin.dispose()
+        time.sleep(0.4)
+        # Then the next request pings it once, and gets a fresh connection instead of an error
+        assert _backend_pid() != first
+        assert pings == [1]
+    finally:
+        db.reset()
+        reset_settings()

@@ -227,9 +227,12 @@ def test_a_preflight_on_a_declared_path_is_answered_by_the_gateway(cors_registry
     headers = dict(reply.headers)
     assert headers["Access-Control-Allow-Origin"] == ORIGIN
     assert headers["Access-Control-Allow-Methods"] == "OPTIONS,DELETE,GET"
-    assert headers["Access-Control-Allow-Headers"] == "Authorization,Content-Type,X-Request-Id"
+    assert headers["Access-Control-Allow-Headers"] == (
+        "Authorization,Content-Type,X-Request-Id,X-Session-Mode"
+    )
     assert headers["Access-Control-Expose-Headers"] == (
-        "X-Request-Id,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After"
+        "X-Request-Id,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After,"
+        "WWW-Authenticate"
     )
     assert headers["Access-Control-Max-Age"] == "3600"
     assert headers["Vary"] == "Origin"

@@ -178,7 +178,9 @@ def test_request_id_falls_back_to_a_generated_uuid():
 # ---- CORS: the functions' own responses carry the frontend origin's headers ------------------
 
 ORIGIN = "https://app.example.com"
-EXPOSED = "X-Request-Id,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After"
+EXPOSED = (
+    "X-Request-Id,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After,WWW-Authenticate"
+)
 
 
 @pytest.fixture

@@ -6,7 +6,13 @@ from shared.auth import service
 from shared.auth.schemas import LogoutRequest
 from shared.platform import db
 from shared.platform.declare import DATABASE
-from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import (
+    CLEARED_REFRESH_COOKIE,
+    CurrentPrincipal,
+    HttpFunction,
+    RefreshCookie,
+    SessionMode,
+)
 from shared.platform.settings import ApiSettings
 
 function = HttpFunction(
@@ -19,11 +25,24 @@ function = HttpFunction(
 
 
 @function.endpoint
-async def logout(principal: CurrentPrincipal, body: LogoutRequest | None = None) -> Response:
-    """Log out: this access token and the given refresh token's family stop working."""
+async def logout(
+    principal: CurrentPrincipal,
+    session_mode: SessionMode = None,
+    cookie: RefreshCookie = None,
+    body: LogoutRequest | None = None,
+) -> Response:
+    """Log out: this access token and the given refresh token's family stop working.
+
+    With `X-Session-Mode: cookie` the refresh token is the cookie's, and the cookie is cleared.
+    """
+    cookie_mode = session_mode == "cookie"
+    refresh_token = cookie if cookie_mode else (body.refresh_token if body else None)
     with db.session_scope() as session:
-        service.logout(session, principal, body.refresh_token if body else None)
-    return Response(status_code=204)
+        service.logout(session, principal, refresh_token)
+    response = Response(status_code=204)
+    if cookie_mode:
+        response.headers["Set-Cookie"] = CLEARED_REFRESH_COOKIE
+    return response
 
 
 handler = function.handler

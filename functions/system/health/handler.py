@@ -17,7 +17,7 @@ class Health(BaseModel):
     version: str
 
 
-def _settings() -> Observability:
+async def _settings() -> Observability:
     return get_settings(Observability)
 
 

@@ -1,0 +1,120 @@
+"""docs/benchmarks.md (its cold-start part) and docs/benchmarks.png from one run's results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.bench import budget
+from tests.bench.run import CHART, DOC
+
+MARKER = "## Ingest throughput"  # what follows is written by the other benchmarks
+
+
+def _f(value: Any, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def chart(results: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cold, warm = results["cold"], results["warm"]
+    names = [n for n, k in sorted(results["kinds"].items()) if n in cold]
+    ours = [cold[n]["stratus"]["cpu_ms"] for n in names]
+    pt = [cold[n].get("powertools", {}).get("cpu_ms", 0) for n in names]
+    restore = [warm.get(n, {}).get("stratus", {}).get("restore_wall_ms", 0) for n in names]
+    y = range(len(names))
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(names) + 1.6))
+    ax.barh([i + 0.27 for i in y], pt, height=0.27, label="Powertools handler, cold (CPU)")
+    ax.barh(list(y), ours, height=0.27, label="Stratus function, cold (CPU)")
+    ax.barh([i - 0.27 for i in y], restore, height=0.27, label="Stratus, restore estimate (wall)")
+    lambdalith = cold.get("lambdalith", {}).get("lambdalith", {}).get("cpu_ms")
+    if lambdalith:
+        ax.axvline(lambdalith, color="grey", linestyle="--", label="lambdalith, cold (CPU)")
+    ax.set_yticks(list(y), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ms")
+    ax.set_title(f"Cold start and restore per function ({results['date']})", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(CHART, dpi=110)
+    plt.close(fig)
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    cold, warm = results["cold"], results["warm"]
+    ll = cold.get("lambdalith", {}).get("lambdalith", {})
+    rows = [
+        "| function | kind | cold CPU / wall, ms | Powertools cold CPU / wall | lambdalith cold CPU"
+        " / wall | restore, ms (CPU / wall) | warm p50 / p99, µs (calls) | baselines warm p50"
+        " (Powertools / lambdalith) | stubbed p50, µs: Stratus / Powertools / lambdalith |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, kind in sorted(results["kinds"].items()):
+        c, w = cold.get(name, {}), warm.get(name, {})
+        ours, pt = c.get("stratus", {}), c.get("powertools", {})
+        ws, wp, wl = w.get("stratus", {}), w.get("powertools", {}), w.get("lambdalith", {})
+        real = ws.get("warm", {})
+        rows.append(
+            f"| {name} | {kind} | {_f(ours.get('cpu_ms'))} / {_f(ours.get('wall_ms'))} "
+            f"| {_f(pt.get('cpu_ms'))} / {_f(pt.get('wall_ms'))} "
+            f"| {_f(ll.get('cpu_ms')) if kind == 'http' else '-'} / "
+            f"{_f(ll.get('wall_ms')) if kind == 'http' else '-'} "
+            f"| {_f(ws.get('restore_cpu_ms'), 1)} / {_f(ws.get('restore_wall_ms'), 1)} "
+            f"| {_f(real.get('p50_us'))} / {_f(real.get('p99_us'))} ({_f(real.get('calls'))}) "
+            f"| {_f(wp.get('warm', {}).get('p50_us'))} / {_f(wl.get('warm', {}).get('p50_us'))} "
+            f"| {_f(ws.get('stubbed', {}).get('p50_us'))} / "
+            f"{_f(wp.get('stubbed', {}).get('p50_us'))} / "
+            f"{_f(wl.get('stubbed', {}).get('p50_us'))} |"
+        )
+    return rows
+
+
+def write(results: dict[str, Any]) -> None:
+    chart(results)
+    cold = results["cold"]
+    floors = cold.get("floor", {})
+    load = results["load_average"]
+    a = results["args"]
+    bytecode = [
+        f"| {key.removesuffix(' bytecode')} | {_f(v.get('with .pyc', {}).get('cpu_ms'))} / "
+        f"{_f(v.get('with .pyc', {}).get('wall_ms'))} | "
+        f"{_f(v.get('without .pyc', {}).get('cpu_ms'))} / "
+        f"{_f(v.get('without .pyc', {}).get('wall_ms'))} |"
+        for key, v in sorted(cold.items())
+        if key.endswith(" bytecode")
+    ]
+    verdict = budget.render(budget.check(results))
+    text = TEMPLATE.format(
+        date=results["date"],
+        machine=results["machine"],
+        load_min=load["min"],
+        load_med=load["median"],
+        load_max=load["max"],
+        seconds=results["seconds"]["total"],
+        cold_seconds=results["seconds"]["cold"],
+        runs=a["runs"],
+        warm=a["warm"],
+        baseline_warm=a["baseline_warm"],
+        consuming=a["consuming_calls"],
+        parallel=a["parallel"],
+        floor_pass=_f(floors.get("python -c pass", {}).get("cpu_ms")),
+        floor_pass_wall=_f(floors.get("python -c pass", {}).get("wall_ms")),
+        floor_boto=_f(floors.get("python -c 'import boto3'", {}).get("cpu_ms")),
+        floor_boto_wall=_f(floors.get("python -c 'import boto3'", {}).get("wall_ms")),
+        table="\n".join(table(results)),
+        bytecode="\n".join(bytecode) or "| (not measured in this run) | | |",
+        verdict=verdict,
+    )
+    rest = ""
+    if DOC.exists():
+        old = DOC.read_text()
+        if MARKER in old:
+            rest = old[old.index(MARKER) :]
+    DOC.write_text(text + "\n" + rest)
+
+
+TEMPLATE = (Path(__file__).parent / "report_template.md").read_text()

@@ -1,0 +1,363 @@
+"""``make bench``: cold starts, restore estimates and warm latency, beside their baselines.
+
+One run, variants alternated (see docs/benchmarks.md for what each figure is). Writes
+``build/bench/results.json``, ``docs/benchmarks.png`` and the cold-start part of
+``docs/benchmarks.md``; ``tests/bench/budget.py`` reads the results for its verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from functions.registry import REPO_ROOT, Entry, discover
+
+OUT_DIR = REPO_ROOT / "build" / "bench"
+RESULTS = OUT_DIR / "results.json"
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+CHART = REPO_ROOT / "docs" / "benchmarks.png"
+MEASURED = ("http", "authorizer", "queue", "schedule")  # not the deploy job: once per deploy
+#: Tracing on as deployed: sampled, segments sent to a daemon address on loopback (nobody
+#: listens; the probes refuse any connection off the machine).
+TRACED_ENV = {
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",
+    "LAMBDA_TASK_ROOT": str(REPO_ROOT),
+    "_X_AMZN_TRACE_ID": (
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    ),
+    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+    "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+    "POWERTOOLS_TRACE_DISABLED": "false",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "RATE_LIMIT_PER_MINUTE": "100000000",
+}
+
+
+@contextmanager
+def stores() -> Iterator[dict[str, str]]:
+    """A fresh Redis (its own server on a free loopback port) and a fresh Postgres database."""
+    from sqlalchemy import create_engine, text
+
+    from local.runner import free_port
+
+    port = free_port()
+    redis_dir = tempfile.mkdtemp(prefix="stratus-bench-redis-")
+    server = subprocess.Popen(
+        [  # noqa: S607 - redis-server from PATH, as the developers' brief says
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            redis_dir,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    admin_url = os.environ.get(
+        "BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    name = f"stratus_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(
+        admin_url.replace("postgresql://", "postgresql+pg8000://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        time.sleep(0.3)
+        yield {
+            "DATABASE_URL": admin_url.rsplit("/", 1)[0] + f"/{name}",
+            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(redis_dir, ignore_errors=True)
+        from shared.platform import db
+
+        db.reset()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a probe; its wall time and CPU time (its own rusage, whatever runs beside it) in
+    ms, and its stdout."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = (time.perf_counter() - started) * 1000
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[2:5])} failed: {err.read().strip()[-800:]}")
+        return wall, (usage.ru_utime + usage.ru_stime) * 1000, out.read()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.registry = discover()
+        self.entries = [
+            e
+            for e in self.registry
+            if e.kind in MEASURED and (not args.functions or e.name in args.functions)
+        ]
+        self.events_dir = Path(tempfile.mkdtemp(prefix="stratus-bench-events-"))
+        self.pycache = Path(tempfile.mkdtemp(prefix="stratus-bench-pyc-"))
+        self.samples: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        self.warm: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self.loads: list[float] = []
+
+    # ---- environment ------------------------------------------------------------------------
+
+    def env(self, *, bytecode: bool = True) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(TRACED_ENV)
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        env["STRATUS_BENCH_ROUTES"] = os.pathsep.join(
+            str(e.folder / "handler.py") for e in self.registry if e.kind == "http"
+        )
+        if bytecode:
+            env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
+        else:  # every module compiled from source, as from a layer without bytecode
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="stratus-bench-nopyc-")
+        return env
+
+    def event_file(self, events: list[dict[str, Any]]) -> Path:
+        path = self.events_dir / f"{uuid.uuid4().hex}.jsonl"
+        path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+        return path
+
+    def probe(
+        self,
+        mode: str,
+        variant: str,
+        entry: Entry,
+        events: list[dict[str, Any]],
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> tuple[float, float, str]:
+        path = self.event_file(events)
+        if mode == "cold":
+            cold_event = self.events_dir / f"{uuid.uuid4().hex}.json"
+            cold_event.write_text(json.dumps(events[0]))
+            path = cold_event
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.bench.probe",
+            mode,
+            variant,
+            entry.name,
+            entry.kind,
+            ",".join(entry.function.traced_modules),
+            str(entry.folder / "handler.py"),
+            str(path),
+            *extra,
+        ]
+        return run_child(argv, env or self.env())
+
+    def record(self, key: str, variant: str, wall: float, cpu: float) -> None:
+        with self.lock:
+            self.samples.setdefault(key, {}).setdefault(variant, []).append((wall, cpu))
+            self.loads.append(os.getloadavg()[0])
+
+    # ---- the run --------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        from tests.bench.scenarios import CONSUMING, SCENARIOS, Fixtures
+
+        fx = Fixtures(self.registry)
+        started = time.perf_counter()
+        pool = ThreadPoolExecutor(max_workers=self.args.parallel)
+        futures = []
+
+        def submit(
+            key: str,
+            variant: str,
+            argv_or_entry: Any,
+            events: Any = None,
+            env: dict[str, str] | None = None,
+            label: str | None = None,
+        ) -> None:
+            def task() -> None:
+                if isinstance(argv_or_entry, list):
+                    wall, cpu, _ = run_child(argv_or_entry, env or self.env())
+                else:
+                    wall, cpu, _ = self.probe("cold", variant, argv_or_entry, events, env=env)
+                self.record(key, label or variant, wall, cpu)
+
+            futures.append(pool.submit(task))
+
+        routes = [e for e in self.entries if e.kind == "http"]
+        for run in range(self.args.runs):
+            submit("floor", "python -c pass", [sys.executable, "-c", "pass"])
+            submit("floor", "python -c 'import boto3'", [sys.executable, "-c", "import boto3"])
+            for index, entry in enumerate(self.entries):
+                for variant in ("stratus", "powertools"):
+                    submit(entry.name, variant, entry, [SCENARIOS[entry.name](fx)])
+                if entry.kind == "http" and index % max(1, len(routes) // 2) == 0:
+                    # the lambdalith is one function: its first request rotates over the routes
+                    first = routes[(run * 2 + index) % len(routes)]
+                    submit("lambdalith", "lambdalith", first, [SCENARIOS[first.name](fx)])
+            for name in self.args.bytecode_functions:
+                if any(e.name == name for e in self.entries):
+                    entry = self.registry[name]
+                    submit(
+                        f"{name} bytecode",
+                        "stratus",
+                        entry,
+                        [SCENARIOS[name](fx)],
+                        label="with .pyc",
+                    )
+                    submit(
+                        f"{name} bytecode",
+                        "stratus",
+                        entry,
+                        [SCENARIOS[name](fx)],
+                        env=self.env(bytecode=False),
+                        label="without .pyc",
+                    )
+        for future in futures:
+            future.result()
+        cold_seconds = time.perf_counter() - started
+
+        warm_futures = []
+        for entry in self.entries:
+            consuming = entry.name in CONSUMING
+            for variant in ("stratus", "powertools", "lambdalith"):
+                if variant == "lambdalith" and entry.kind != "http":
+                    continue
+                calls = self.args.warm if variant == "stratus" else self.args.baseline_warm
+                count = self.args.consuming_calls if consuming else 1
+                # first call (the restore estimate), the warm calls, one to record the stub
+                events = (
+                    [SCENARIOS[entry.name](fx) for _ in range(count + 2)]
+                    if consuming
+                    else [SCENARIOS[entry.name](fx)] * 3
+                )
+
+                def task(
+                    entry: Entry = entry,
+                    variant: str = variant,
+                    events: list[dict[str, Any]] = events,
+                    calls: int = calls,
+                ) -> None:
+                    _, _, out = self.probe("warm", variant, entry, events, str(calls))
+                    result = json.loads(out.strip().splitlines()[-1])
+                    with self.lock:
+                        self.warm.setdefault(entry.name, {})[variant] = result
+
+                warm_futures.append(pool.submit(task))
+        for future in warm_futures:
+            future.result()
+        pool.shutdown()
+        return self.summary(cold_seconds, time.perf_counter() - started)
+
+    def summary(self, cold_seconds: float, total_seconds: float) -> dict[str, Any]:
+        def med(values: list[tuple[float, float]], i: int) -> float:
+            return statistics.median(v[i] for v in values)
+
+        cold = {
+            key: {
+                variant: {"wall_ms": med(v, 0), "cpu_ms": med(v, 1), "runs": len(v)}
+                for variant, v in variants.items()
+            }
+            for key, variants in self.samples.items()
+        }
+        return {
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "machine": (
+                f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+            ),
+            "load_average": {
+                "min": min(self.loads),
+                "median": statistics.median(self.loads),
+                "max": max(self.loads),
+            },
+            "seconds": {"cold": cold_seconds, "total": total_seconds},
+            "args": {k: v for k, v in vars(self.args).items()},
+            "kinds": {e.name: e.kind for e in self.entries},
+            "cold": cold,
+            "warm": self.warm,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7, help="fresh processes per variant")
+    parser.add_argument("--warm", type=int, default=2000, help="warm calls, Stratus functions")
+    parser.add_argument("--baseline-warm", type=int, default=2000, help="warm calls, baselines")
+    parser.add_argument(
+        "--consuming-calls",
+        type=int,
+        default=20,
+        help="warm calls with real I/O of a route that spends its data",
+    )
+    parser.add_argument("--parallel", type=int, default=2, help="probes at once")
+    parser.add_argument("--bytecode-functions", nargs="*", default=["system-health", "users-get"])
+    parser.add_argument("--no-docs", action="store_true", help="results.json only")
+    parser.add_argument("functions", nargs="*")
+    args = parser.parse_args(argv)
+
+    from local.runner import LocalRunner, RunnerConfig, runtime_environment
+    from shared.platform.observability import logger
+
+    logger.setLevel("WARNING")  # the fixtures' own invocations: no log line each
+    with stores() as urls:
+        os.environ.update(urls)
+        for key, value in runtime_environment().items():
+            os.environ.setdefault(key, value)
+        os.environ["RATE_LIMIT_PER_MINUTE"] = TRACED_ENV["RATE_LIMIT_PER_MINUTE"]
+        config = RunnerConfig.from_env()
+        config.state_dir = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
+        bench = Bench(args)
+        runner = LocalRunner(bench.registry, config, serve=False)
+        runner.start()
+        try:
+            results = bench.run()
+        finally:
+            runner.stop()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print(f"results: {RESULTS} ({results['seconds']['total']:.0f} s)")
+    if not args.no_docs:
+        from tests.bench import report
+
+        report.write(results)
+        print(f"wrote {DOC} and {CHART}")
+    from tests.bench import budget
+
+    verdict = budget.check(results)
+    print(budget.render(verdict))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""Events that take each function's success path, on data made for them.
+
+The benchmark's requests must do the work a user's would: a valid token (the authorizer's own
+context for it), ids that exist and belong to the caller, a fresh email to register, a refresh
+token not spent yet. :class:`Fixtures` makes that data through the real handlers (in process,
+against the runner's moto, Postgres and Redis); :data:`SCENARIOS` builds one event per call.
+Routes that consume what they are given (delete, logout, refresh, a password change, a reset)
+get fresh data for every event.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from functions.registry import Registry
+from local.events import authorizer_event, http_event, queue_event, schedule_event
+from local.invoke import invoke
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    access_token: str
+    refresh_token: str
+    authorizer: dict[str, Any]  # requestContext.authorizer, as the authorizer returned it
+
+
+class Fixtures:
+    """Data for the success paths, made through the real handlers."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._member: Account | None = None
+        self._admin: Account | None = None
+        self._document: str | None = None
+        self._notification: str | None = None
+
+    # ---- calls ------------------------------------------------------------------------------
+
+    def call(self, name: str, event: dict[str, Any]) -> Any:
+        outcome = invoke(self.registry[name], event, quiet=True)
+        if outcome.error is not None:
+            raise RuntimeError(f"{name}: {outcome.error}")
+        result = outcome.result
+        if isinstance(result, dict) and int(result.get("statusCode", 200)) >= 400:
+            raise RuntimeError(f"{name}: {result['statusCode']} {result.get('body')}")
+        return result
+
+    def http(
+        self,
+        name: str,
+        *,
+        account: Account | None = None,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The event of route ``name`` as API Gateway would send it for ``account``."""
+        event = http_event(self.registry[name])
+        path = self.registry[name].function.route.path  # type: ignore[attr-defined]
+        for key, value in (params or {}).items():
+            path = path.replace("{" + key + "}", value)
+        event["path"] = path
+        event["requestContext"]["path"] = f"/local{path}"
+        event["pathParameters"] = params or None
+        event["body"] = None if body is None else json.dumps(body)
+        event["queryStringParameters"] = query or None
+        event["multiValueQueryStringParameters"] = (
+            {k: [v] for k, v in query.items()} if query else None
+        )
+        event["headers"].pop("Authorization", None)
+        event["multiValueHeaders"].pop("Authorization", None)
+        event["requestContext"].pop("authorizer", None)
+        if account is not None:
+            event["headers"]["Authorization"] = f"Bearer {account.access_token}"
+            event["multiValueHeaders"]["Authorization"] = [f"Bearer {account.access_token}"]
+            event["requestContext"]["authorizer"] = dict(account.authorizer)
+        event["requestContext"]["requestId"] = str(uuid.uuid4())
+        return event
+
+    def _body(self, result: dict[str, Any]) -> Any:
+        return json.loads(result["body"]) if result.get("body") else None
+
+    # ---- accounts -------------------------------------------------------------------------------
+
+    def account(self, role: str = "member") -> Account:
+        """A new account with ``role``, logged in, with the authorizer's context for its token."""
+        email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+        created = self.call(
+            "auth-register",
+            self.http("auth-register", body={"email": email, "password": PASSWORD, "name": "B"}),
+        )
+        user_id = self._body(created)["id"]
+        if role != "member":
+            self.call(
+                "users-update",
+                self.http(
+                    "users-update",
+                    account=self.admin,
+                    params={"id": user_id},
+                    body={"role": role},
+                ),
+            )
+        return self.login(email, user_id)
+
+    def login(self, email: str, user_id: str) -> Account:
+        tokens = self._body(
+            self.call(
+                "auth-login", self.http("auth-login", body={"email": email, "password": PASSWORD})
+            )
+        )
+        return Account(
+            user_id,
+            email,
+            tokens["access_token"],
+            tokens["refresh_token"],
+            self.authorize(tokens["access_token"]),
+        )
+
+    def authorize(self, token: str) -> dict[str, Any]:
+        event = authorizer_event(self.registry["auth-authorizer"])
+        event["authorizationToken"] = f"Bearer {token}"
+        policy = self.call("auth-authorizer", event)
+        return {"principalId": policy["principalId"], **policy["context"]}
+
+    @property
+    def admin(self) -> Account:
+        """The first admin (made in the database directly: registering makes members)."""
+        if self._admin is None:
+            from shared.platform import db
+            from shared.users.service import ensure_admin
+
+            email = f"bench-admin-{uuid.uuid4().hex[:8]}@example.com"
+            with db.session_scope() as session:
+                ensure_admin(session, email=email, password=PASSWORD)
+            from shared.users import repository
+
+            with db.session_scope() as session:
+                user = repository.by_email(session, email)
+                assert user is not None
+                user_id = str(user.id)
+            self._admin = self.login(email, user_id)
+        return self._admin
+
+    @property
+    def member(self) -> Account:
+        if self._member is None:
+            self._member = self.account()
+        return self._member
+
+    # ---- documents and notifications -----------------------------------------------------------
+
+    def document(self, owner: Account | None = None) -> str:
+        """A new text document of ``owner`` (its object is in S3)."""
+        created = self.call(
+            "documents-create-text",
+            self.http(
+                "documents-create-text",
+                account=owner or self.member,
+                body={"title": "Bench", "text": "The invoice is overdue and unpaid."},
+            ),
+        )
+        return str(self._body(created)["id"])
+
+    @property
+    def shared_document(self) -> str:
+        if self._document is None:
+            self._document = self.document()
+        return self._document
+
+    def notification(self, owner: Account | None = None) -> str:
+        from shared.notifications.messages import Notify
+        from shared.notifications.service import deliver
+
+        account = owner or self.member
+        deliver(Notify(id=uuid.uuid4(), user_id=uuid.UUID(account.id), kind="welcome"))
+        listed = self.call("notifications-list", self.http("notifications-list", account=account))
+        return str(self._body(listed)["items"][0]["id"])
+
+    @property
+    def shared_notification(self) -> str:
+        if self._notification is None:
+            self._notification = self.notification()
+        return self._notification
+
+    def reset_token(self, account: Account) -> str:
+        from shared.auth.service import issue_reset_token
+        from shared.platform import db
+
+        with db.session_scope() as session:
+            issued = issue_reset_token(session, email=account.email, token_id=uuid.uuid4())
+        assert issued is not None
+        return issued[1]
+
+    def s3_key(self, document_id: str) -> str:
+        from shared.documents.models import Document
+        from shared.platform import db
+
+        with db.session_scope() as session:
+            document = session.get(Document, uuid.UUID(document_id))
+            assert document is not None
+            return str(document.s3_key)
+
+
+# ---- one event per call, per function ---------------------------------------------------------
+
+Scenario = Callable[[Fixtures], dict[str, Any]]
+
+
+def _queue(fx: Fixtures, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    event = queue_event(fx.registry[name])
+    event["Records"][0]["body"] = json.dumps(body)
+    event["Records"][0]["messageId"] = str(uuid.uuid4())
+    return event
+
+
+def _ingest(fx: Fixtures) -> dict[str, Any]:
+    import os
+
+    key = fx.s3_key(fx.document())
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": os.environ["UPLOADS_BUCKET"]},
+            "object": {"key": key, "size": 34},
+        },
+    }
+    return _queue(fx, "documents-ingest", {"Records": [record]})
+
+
+def _purge(fx: Fixtures) -> dict[str, Any]:
+    victim = fx.account()
+    fx.document(victim)
+    fx.call(
+        "users-delete",
+        fx.http("users-delete", account=fx.admin, params={"id": victim.id}),
+    )
+    return _queue(fx, "users-purge", {"user_id": victim.id})
+
+
+def _reset_confirm(fx: Fixtures) -> dict[str, Any]:
+    account = fx.account()
+    return fx.http(
+        "auth-password-reset-confirm",
+        body={"token": fx.reset_token(account), "new_password": PASSWORD + " again"},
+    )
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "system-health": lambda fx: fx.http("system-health"),
+    "auth-authorizer": lambda fx: {
+        **authorizer_event(fx.registry["auth-authorizer"]),
+        "authorizationToken": f"Bearer {fx.member.access_token}",
+    },
+    "auth-register": lambda fx: fx.http(
+        "auth-register",
+        body={"email": f"bench-{uuid.uuid4().hex}@example.com", "password": PASSWORD, "name": "B"},
+    ),
+    "auth-login": lambda fx: fx.http(
+        "auth-login", body={"email": fx.member.email, "password": PASSWORD}
+    ),
+    "auth-refresh": lambda fx: fx.http(
+        "auth-refresh",
+        body={"refresh_token": fx.login(fx.member.email, fx.member.id).refresh_token},
+    ),
+    "auth-logout": lambda fx: (
+        lambda account: fx.http(
+            "auth-logout", account=account, body={"refresh_token": account.refresh_token}
+        )
+    )(fx.login(fx.member.email, fx.member.id)),
+    "auth-me": lambda fx: fx.http("auth-me", account=fx.member),
+    "auth-password": lambda fx: fx.http(
+        "auth-password",
+        account=fx.account(),
+        body={"current_password": PASSWORD, "new_password": PASSWORD + " new"},
+    ),
+    "auth-password-reset": lambda fx: fx.http(
+        "auth-password-reset", body={"email": fx.member.email}
+    ),
+    "auth-password-reset-confirm": _reset_confirm,
+    "users-get": lambda fx: fx.http("users-get", account=fx.member, params={"id": fx.member.id}),
+    "users-list": lambda fx: fx.http("users-list", account=fx.admin, query={"limit": "5"}),
+    "users-update": lambda fx: fx.http(
+        "users-update", account=fx.member, params={"id": fx.member.id}, body={"name": "Bench"}
+    ),
+    "users-delete": lambda fx: (
+        lambda victim: fx.http("users-delete", account=victim, params={"id": victim.id})
+    )(fx.account()),
+    "documents-create": lambda fx: fx.http(
+        "documents-create",
+        account=fx.member,
+        body={
+            "title": "Bench",
+            "filename": "bench.txt",
+            "content_type": "text/plain",
+            "size_bytes": 42,
+        },
+    ),
+    "documents-create-text": lambda fx: fx.http(
+        "documents-create-text",
+        account=fx.member,
+        body={"title": "Bench", "text": "The invoice is overdue and unpaid."},
+    ),
+    "documents-get": lambda fx: fx.http(
+        "documents-get", account=fx.member, params={"id": fx.shared_document}
+    ),
+    "documents-list": lambda fx: fx.http("documents-list", account=fx.member, query={"limit": "5"}),
+    "documents-update": lambda fx: fx.http(
+        "documents-update",
+        account=fx.member,
+        params={"id": fx.shared_document},
+        body={"title": "Renamed"},
+    ),
+    "documents-download": lambda fx: fx.http(
+        "documents-download", account=fx.member, params={"id": fx.shared_document}
+    ),
+    "documents-delete": lambda fx: fx.http(
+        "documents-delete", account=fx.member, params={"id": fx.document()}
+    ),
+    "documents-search": lambda fx: fx.http(
+        "documents-search", account=fx.member, body={"query": "unpaid invoice"}
+    ),
+    "notifications-list": lambda fx: fx.http(
+        "notifications-list", account=fx.member, query={"limit": "5"}
+    ),
+    "notifications-read": lambda fx: fx.http(
+        "notifications-read", account=fx.member, params={"id": fx.shared_notification}
+    ),
+    "notifications-deliver": lambda fx: _queue(
+        fx,
+        "notifications-deliver",
+        {"type": "notify", "id": str(uuid.uuid4()), "user_id": fx.member.id, "kind": "welcome"},
+    ),
+    "documents-ingest": _ingest,
+    "users-purge": _purge,
+    "system-maintenance": lambda fx: schedule_event(fx.registry["system-maintenance"]),
+}
+
+#: Functions whose event is spent by the call: a fresh one for every call.
+CONSUMING = frozenset(
+    {
+        "auth-register",
+        "auth-refresh",
+        "auth-logout",
+        "auth-password",
+        "auth-password-reset-confirm",
+        "users-delete",
+        "documents-delete",
+        "documents-ingest",
+        "users-purge",
+        "notifications-deliver",
+    }
+)
