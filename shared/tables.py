@@ -1,4 +1,5 @@
-"""Every domain's tables, in one place: what Alembic and the schema-drift test compare against.
+"""Every domain's tables and the platform's outbox, in one place: what Alembic and the
+schema-drift test compare against.
 
 Each domain keeps its ORM classes in its own ``models.py``; importing them registers their
 tables on :data:`shared.platform.orm.Base.metadata`. Add a domain's models module here when it
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 
 MODEL_MODULES: tuple[str, ...] = (
+    "shared.platform.outbox",
     "shared.users.models",
     "shared.auth.models",
     "shared.documents.models",

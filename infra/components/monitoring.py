@@ -1,6 +1,6 @@
 """Alarms to an SNS topic, and a dashboard: the API's 5XX rate and p99 latency, every function's
-errors and throttles, any message in a dead-letter queue, the database's CPU and connections,
-Redis memory."""
+errors and throttles, any message in a dead-letter queue, the outbox's stuck effects and
+backlog, the database's CPU and connections, Redis memory."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from constructs import Construct
 
 from infra.components.access import DataPlane
 from infra.components.naming import pascal
-from infra.config import StageConfig
+from infra.config import METRICS_NAMESPACE, StageConfig
 
 PERIOD = cdk.Duration.minutes(5)
 #: Alarm thresholds: 5XX responses as a share of requests (percent), p99 latency (milliseconds).
@@ -28,6 +28,8 @@ API_5XX_RATE_PERCENT = 1
 API_P99_LATENCY_MS = 3000
 DATABASE_CPU_PERCENT = 80
 REDIS_MEMORY_PERCENT = 80
+#: The outbox (shared/platform/outbox.py): alarm when its oldest pending effect is this old.
+OUTBOX_BACKLOG_AGE_SECONDS = 15 * 60
 
 
 class Monitoring(Construct):
@@ -184,6 +186,42 @@ class Monitoring(Construct):
         )
         self.dashboard.add_widgets(
             cloudwatch.SingleValueWidget(title=f"{name}: dead letters", metrics=[visible], width=6)
+        )
+
+    def outbox(self, *, service: str) -> None:
+        """Alarms on the outbox relay's metrics (emitted by every run, under the relay's
+        ``service`` dimension): an effect that keeps failing, or a backlog growing old."""
+
+        def metric(name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": service},
+                period=PERIOD,
+                statistic="Maximum",
+            )
+
+        stuck, age = metric("OutboxStuck"), metric("OutboxOldestPendingAge")
+        self.alarm(
+            "OutboxStuck",
+            metric=stuck,
+            threshold=1,
+            operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description="outbox: an effect keeps failing (kept, retried hourly): see the relay log",
+        )
+        self.alarm(
+            "OutboxBacklogAge",
+            metric=age,
+            threshold=OUTBOX_BACKLOG_AGE_SECONDS,
+            description=f"outbox: an effect waits for over {OUTBOX_BACKLOG_AGE_SECONDS // 60} min",
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="outbox: pending, stuck",
+                left=[metric("OutboxPending"), stuck],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(title="outbox: oldest pending (s)", left=[age], width=12),
         )
 
     def _data(self, data: DataPlane, *, stage: StageConfig) -> None:

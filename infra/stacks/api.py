@@ -28,6 +28,8 @@ from shared.platform.settings import Database
 #: Connections one execution environment holds (shared.platform.db's pool; DATABASE_POOL_SIZE
 #: unset).
 DATABASE_POOL_SIZE = Database.model_fields["database_pool_size"].default
+#: The scheduled job that relays the outbox (shared/platform/outbox.py): its metrics get alarms.
+OUTBOX_RELAY = "system-outbox-relay"
 
 
 class ApiStack(cdk.Stack):
@@ -210,6 +212,9 @@ class ApiStack(cdk.Stack):
             data=resources.data,
             alarm_email=context.value(self, "alarm_email"),
         )
+        relay = functions.get(OUTBOX_RELAY)
+        if relay is not None:
+            self.monitoring.outbox(service=relay.entry.service)
 
 
 def _check_connection_budget(registry: Registry, stage: StageConfig) -> None:

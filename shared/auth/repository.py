@@ -7,12 +7,12 @@ UPDATEs, so of two concurrent presentations of one token exactly one wins.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.auth.models import PasswordResetToken, RefreshToken
+from shared.auth.models import PasswordResetToken, RefreshToken, RevokedToken
 from shared.platform import db
 
 
@@ -101,15 +101,35 @@ def spend_reset_token(session: Session, token_id: uuid.UUID, *, now: datetime) -
     return db.affected(spent) == 1
 
 
+def revoke_access_token(
+    session: Session, *, jti: str, user_id: uuid.UUID, expires_at: datetime
+) -> None:
+    """Deny the access token ``jti`` until ``expires_at`` (again: no change, no error)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(RevokedToken)
+        .values(jti=jti, user_id=user_id, expires_at=expires_at, revoked_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["jti"])
+    )
+
+
 def delete_expired(session: Session, *, now: datetime) -> dict[str, int]:
-    """Delete expired refresh tokens, and reset tokens that expired or were used."""
+    """Delete expired refresh tokens, reset tokens that expired or were used, and denylist
+    entries of access tokens that have expired anyway (a minute after, beyond any leeway)."""
     refresh = session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))
     resets = session.execute(
         delete(PasswordResetToken).where(
             or_(PasswordResetToken.expires_at < now, PasswordResetToken.used_at.is_not(None))
         )
     )
+    denied = session.execute(
+        delete(RevokedToken).where(RevokedToken.expires_at < now - timedelta(minutes=1))
+    )
     return {
         "refresh_tokens": db.affected(refresh),
         "reset_tokens": db.affected(resets),
+        "revoked_tokens": db.affected(denied),
     }

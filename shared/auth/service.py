@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shared.auth import passwords, repository, revocation, tokens
 from shared.auth.schemas import LoginRequest, PasswordChange, RegisterRequest, TokenPair
-from shared.platform import db
+from shared.platform import outbox
 from shared.platform.errors import (
     Conflict,
     Forbidden,
@@ -51,9 +51,9 @@ def register(session: Session, data: RegisterRequest) -> User:
         users.add(session, user)
     except users.EmailTaken:  # a concurrent registration won the race
         raise taken from None
-    from shared.notifications.messages import notify_after_commit
+    from shared.notifications.messages import notify
 
-    notify_after_commit(session, user_id=user.id, kind="welcome", data={"name": user.name})
+    notify(session, user_id=user.id, kind="welcome", data={"name": user.name})
     return user
 
 
@@ -146,9 +146,18 @@ def revoke_family(session: Session, family_id: uuid.UUID) -> None:
 
 
 def logout(session: Session, principal: Principal, refresh_token: str | None) -> None:
-    """End this session: its access token now, and its refresh token's family if given."""
+    """End this session: its access token now, and its refresh token's family if given.
+
+    The access token goes on the denylist in Postgres, in this transaction; its cached state
+    in Redis is dropped through the outbox once it commits."""
     if principal.jti and principal.expires_at:
-        revocation.deny(principal.jti, expires_at=principal.expires_at)
+        repository.revoke_access_token(
+            session,
+            jti=principal.jti,
+            user_id=principal.user_id,
+            expires_at=datetime.fromtimestamp(principal.expires_at, UTC),
+        )
+        outbox.add(session, revocation.invalidation_of_token(principal.jti))
     if refresh_token:
         stored = repository.refresh_token(session, tokens.hash_token(refresh_token))
         if stored is not None and stored.user_id == principal.user_id:
@@ -160,8 +169,7 @@ def revoke_all_sessions(session: Session, user: User) -> None:
     user.token_version += 1
     repository.revoke_user_refresh_tokens(session, user.id, now=_now())
     session.flush()
-    user_id, version = str(user.id), user.token_version
-    db.after_commit(session, lambda: revocation.publish_version(user_id, version))
+    outbox.add(session, revocation.invalidation_of_user(user.id))
 
 
 def change_password(session: Session, principal: Principal, data: PasswordChange) -> None:
@@ -176,13 +184,14 @@ def change_password(session: Session, principal: Principal, data: PasswordChange
     _account_changed(session, user, "Your password was changed. Every session was signed out.")
 
 
-def request_password_reset(email: str) -> None:
-    """Queue the reset request; the worker issues and emails a token if the account exists.
+def request_password_reset(session: Session, email: str) -> None:
+    """Queue the reset request (through the outbox); the worker issues and emails a token if
+    the account exists.
 
     The request itself never looks the email up, so it costs the same either way."""
-    from shared.notifications.messages import PasswordResetRequested, send
+    from shared.notifications.messages import PasswordResetRequested, queue
 
-    send(PasswordResetRequested(id=uuid.uuid4(), email=email))
+    queue(session, PasswordResetRequested(id=uuid.uuid4(), email=email))
 
 
 def confirm_password_reset(session: Session, token: str, new_password: str) -> None:
@@ -230,6 +239,6 @@ def remove_expired_tokens(session: Session, *, now: datetime) -> dict[str, int]:
 
 
 def _account_changed(session: Session, user: User, change: str) -> None:
-    from shared.notifications.messages import notify_after_commit
+    from shared.notifications.messages import notify
 
-    notify_after_commit(session, user_id=user.id, kind="account_changed", data={"change": change})
+    notify(session, user_id=user.id, kind="account_changed", data={"change": change})

@@ -19,6 +19,7 @@ from typing import Literal
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from shared.documents import repository, storage
 from shared.documents.models import Document
@@ -132,9 +133,10 @@ def ingest_object(key: str) -> Outcome:
         pieces = _read_and_split(document)
         vectors = _embed(pieces)
     except ExtractionError as exc:
-        _set_status(document.id, "failed", str(exc))
+        with db.session_scope() as session:
+            if repository.release(session, document.id, status="failed", error=str(exc)):
+                _notify(session, document, "document_failed", error=str(exc))
         logger.info("Document failed to parse", extra={"document_id": str(document.id)})
-        _notify(document, "document_failed", error=str(exc))
         return "failed"
     except Exception:
         _set_status(document.id, "queued")  # let the retry claim it again
@@ -190,22 +192,25 @@ def _store(document: Document, pieces: list[str], vectors: list[list[float]]) ->
         current.chunk_count = len(pieces)
         current.error = None
         current.processing_started_at = None
+        _notify(session, document, "document_ready")
     logger.info("Document ready", extra={"document_id": str(document.id), "chunks": len(pieces)})
-    _notify(document, "document_ready")
     return "ready"
 
 
-def _notify(document: Document, kind: Kind, **data: str) -> None:
-    from shared.notifications.messages import Notify, send
+def _notify(session: Session, document: Document, kind: Kind, **data: str) -> None:
+    """Queue the outcome's notification in the transaction that records the outcome (the
+    outbox): a committed ``ready`` or ``failed`` always gets its notification."""
+    from shared.notifications.messages import Notify, queue
 
     # The id is derived from the document and the outcome: a redelivered message that reaches
     # this point again queues the same notification, which is stored and emailed once.
     notification_id = uuid.uuid5(document.id, kind)
-    send(
+    queue(
+        session,
         Notify(
             id=notification_id,
             user_id=document.owner_id,
             kind=kind,
             data={"title": document.title, **data},
-        )
+        ),
     )

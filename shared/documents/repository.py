@@ -73,13 +73,15 @@ def claim(
 
 def release(
     session: Session, document_id: uuid.UUID, *, status: str, error: str | None = None
-) -> None:
-    """End a ``processing`` claim with ``status`` (``queued`` to retry, or ``failed``)."""
-    session.execute(
+) -> bool:
+    """End a ``processing`` claim with ``status`` (``queued`` to retry, or ``failed``); False
+    when the document is no longer ``processing`` (deleted meanwhile)."""
+    released = session.execute(
         update(Document)
         .where(Document.id == document_id, Document.status == "processing")
         .values(status=status, error=error, processing_started_at=None)
     )
+    return db.affected(released) == 1
 
 
 def replace_chunks(session: Session, document: Document, texts: Sequence[str]) -> None:

@@ -29,7 +29,7 @@ from shared.documents.schemas import (
     TextDocumentCreate,
     UploadForm,
 )
-from shared.platform import db
+from shared.platform import outbox
 from shared.platform.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from shared.platform.identity import Principal
 from shared.platform.settings import Limits, Storage, get_settings
@@ -107,11 +107,10 @@ def create_text(session: Session, principal: Principal, data: TextDocumentCreate
             status="queued",
         ),
     )
-    # The row commits first (the ingest worker must find it); the object is put right after.
-    key = document.s3_key
-    db.after_commit(
-        session, lambda: storage.put(key, body, content_type="text/plain; charset=utf-8")
-    )
+    # The text is written with the row, in the outbox; the object is put once both committed.
+    # So the ingest worker, woken by the object, always finds its document, and a committed
+    # document always gets its file: if S3 fails now, the outbox relay puts it later.
+    outbox.add(session, storage.put_text_effect(document.s3_key, data.text))
     return DocumentPublic.model_validate(document)
 
 

@@ -7,10 +7,13 @@ Every function here is one S3 call (or one page-wise listing); the bucket is the
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.platform import aws
 from shared.platform.settings import Storage, get_settings
+
+if TYPE_CHECKING:
+    from shared.platform.outbox import ObjectPut
 
 
 def object_key(owner_id: uuid.UUID, document_id: uuid.UUID) -> str:
@@ -53,8 +56,12 @@ def presigned_get(key: str, *, filename: str, ttl: int) -> str:
     return url
 
 
-def put(key: str, body: bytes, *, content_type: str) -> None:
-    aws.client("s3").put_object(Bucket=_bucket(), Key=key, Body=body, ContentType=content_type)
+def put_text_effect(key: str, text: str) -> ObjectPut:
+    """The outbox effect that stores ``text`` (UTF-8) at ``key``: written in the transaction
+    that creates its document, put once that commits (and by the relay if S3 failed)."""
+    from shared.platform import outbox
+
+    return outbox.object_put(_bucket(), key, text, content_type="text/plain; charset=utf-8")
 
 
 def exists(key: str) -> bool:

@@ -51,18 +51,17 @@ class NotificationJob(RootModel[Message]):
     )
 
 
-def notify_after_commit(
+def notify(
     session: Session, *, user_id: uuid.UUID, kind: Kind, data: dict[str, str] | None = None
 ) -> None:
-    """Queue a notification once ``session`` has committed (never for a rolled-back change)."""
-    from shared.platform import db
-
-    message = Notify(id=uuid.uuid4(), user_id=user_id, kind=kind, data=data or {})
-    db.after_commit(session, lambda: send(message))
+    """Queue a notification in ``session``'s transaction (the outbox): sent once it commits,
+    never for a rolled-back change, and retried by the outbox relay if the queue fails."""
+    queue(session, Notify(id=uuid.uuid4(), user_id=user_id, kind=kind, data=data or {}))
 
 
-def send(message: Notify | PasswordResetRequested) -> None:
-    """Put ``message`` on the notifications queue, with the current request id."""
-    from shared.platform import queues
+def queue(session: Session, message: Notify | PasswordResetRequested) -> None:
+    """Put ``message`` on the notifications queue through ``session``'s outbox. Delivery is at
+    least once: the worker stores and emails each ``id`` once."""
+    from shared.platform import outbox
 
-    queues.send(QUEUE, message)
+    outbox.add(session, outbox.message(QUEUE, message))

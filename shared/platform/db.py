@@ -155,12 +155,21 @@ def session_scope() -> Iterator[Session]:
     finally:
         session.close()
     for callback in session.info.pop("after_commit", []):
-        callback()
+        try:
+            callback()
+        except Exception as exc:  # the change is committed: never fail the caller for this
+            from shared.platform.observability import logger
+
+            logger.warning("An after-commit callback failed", extra={"error": type(exc).__name__})
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once ``session``'s transaction has committed (never if it rolls back):
-    for side effects outside the database, such as publishing to Redis or sending a message."""
+    """Run ``callback`` once ``session``'s transaction has committed (never if it rolls back),
+    best effort: a callback that raises is logged, and the committed block still succeeds.
+
+    An effect that must happen (a queue message, a cache invalidation, a file) is no callback:
+    it goes through the outbox (``shared.platform.outbox.add``), which uses this hook to
+    deliver it at once and keeps it for its relay otherwise."""
     session.info.setdefault("after_commit", []).append(callback)
 
 

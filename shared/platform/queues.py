@@ -50,17 +50,30 @@ def send(queue: str, message: BaseModel, *, delay_seconds: int = 0) -> str:
     one, goes along as the ``request_id`` message attribute. Raises :class:`QueueNotConfigured`
     when the queue's URL is not in the environment, ``ValueError`` for a delay SQS refuses, and
     lets any SQS error propagate: a message that could not be queued is never silently lost.
+
+    A message decided in a transaction goes through the outbox instead
+    (``shared.platform.outbox.message``), which calls :func:`send_json` once it has committed.
     """
+    return send_json(
+        queue,
+        message.model_dump_json(),
+        delay_seconds=delay_seconds,
+        request_id=request_id_var.get(),
+    )
+
+
+def send_json(queue: str, body: str, *, request_id: str | None, delay_seconds: int = 0) -> str:
+    """Send the JSON document ``body`` to the worker queue ``queue`` with ``request_id`` as its
+    ``request_id`` attribute (none when None); as :func:`send` otherwise."""
     if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
         raise ValueError(f"delay_seconds must be 0-{MAX_DELAY_SECONDS}, not {delay_seconds}")
     url = queue_url(queue)
     attributes: dict[str, Any] = {}
-    request_id = request_id_var.get()
     if request_id:
         attributes[REQUEST_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": request_id}
     response = client("sqs").send_message(
         QueueUrl=url,
-        MessageBody=message.model_dump_json(),
+        MessageBody=body,
         DelaySeconds=delay_seconds,
         MessageAttributes=attributes,
     )

@@ -243,8 +243,18 @@ class ListSettings(ApiSettings, Cursors):
     """An API function that lists a page at a time: also the cursor keys."""
 
 
-class AuthorizerSettings(Observability, Signing, Cache, Database):
-    """The authorizer: the signing keys, Redis and (on a cache miss) Postgres."""
+class RevocationCache(Settings):
+    """How long the authorizer may trust a revocation state cached in Redis before it reads
+    Postgres again (``docs/auth.md``): the bound on how stale a cached "not revoked" can be."""
+
+    revocation_cache_seconds: float = Field(
+        default=5.0, ge=0, le=60, alias="REVOCATION_CACHE_SECONDS"
+    )
+
+
+class AuthorizerSettings(Observability, Signing, Cache, Database, RevocationCache):
+    """The authorizer: the signing keys, Redis (the revocation cache) and Postgres (the
+    revocation state itself)."""
 
 
 class Storage(Aws):

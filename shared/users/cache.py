@@ -1,18 +1,24 @@
 """The Users service's Redis cache: ``user:<id>`` holds a user as the API shows it.
 
-Five minutes per entry; every change writes a tombstone instead of deleting, so a read that began
-before the change and ends after it cannot put its stale copy back (reads only write where
-nothing is). A Redis outage only costs a database read.
+Five minutes per entry; every change writes a tombstone instead of deleting (through the outbox,
+in the change's transaction), so a read that began before the change and ends after it cannot
+put its stale copy back (reads only write where nothing is). A Redis outage only costs a
+database read. While Redis refuses writes, a copy cached before a change can still be served
+until the outbox relay delivers the tombstone (``docs/auth.md``); it decides no access.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
+from typing import TYPE_CHECKING
 
 from shared.platform import cache
 from shared.platform.observability import logger
 from shared.users.schemas import UserPublic
+
+if TYPE_CHECKING:
+    from shared.platform.outbox import CacheSet
 
 TTL_SECONDS = 300
 _TOMBSTONE = "-"
@@ -45,9 +51,10 @@ def put(user: UserPublic) -> None:
         cache.redis().set(_key(user.id), user.model_dump_json(), ex=TTL_SECONDS, nx=True)
 
 
-def invalidate(user_id: uuid.UUID) -> None:
-    """Drop the cached copy of a user (after every change), for longer than any function runs."""
-    try:
-        cache.redis().set(_key(user_id), _TOMBSTONE, ex=_TOMBSTONE_SECONDS)
-    except Exception:
-        logger.warning("Could not invalidate the cached user", extra={"user_id": str(user_id)})
+def invalidation(user_id: uuid.UUID) -> CacheSet:
+    """The outbox effect that drops the cached copy of a user (after every change): a tombstone
+    for longer than any function runs, so a read that began before the change cannot put its
+    stale copy back. Delivered once the change commits, and by the relay if Redis failed."""
+    from shared.platform import outbox
+
+    return outbox.cache_set(_key(user_id), _TOMBSTONE, ttl_seconds=_TOMBSTONE_SECONDS)

@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from shared.auth import passwords, revocation
-from shared.platform import db
+from shared.platform import outbox
 from shared.platform.errors import Conflict, Forbidden, NotFound
 from shared.platform.identity import Principal
 from shared.users import cache as user_cache
@@ -95,11 +95,10 @@ def update_user(
         )
         _account_changed(session, user, change)
     elif "is_active" in sent and user.is_active:
-        # Reactivated: the authorizer may have cached the account as gone; publish it again.
-        version = user.token_version
-        db.after_commit(session, lambda: revocation.publish_version(str(user_id), version))
+        # Reactivated: the authorizer may have cached the account as gone; drop that.
+        outbox.add(session, revocation.invalidation_of_user(user.id))
     session.flush()
-    db.after_commit(session, lambda: user_cache.invalidate(user_id))
+    outbox.add(session, user_cache.invalidation(user_id))
     return UserPublic.model_validate(user)
 
 
@@ -117,16 +116,15 @@ def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> N
     ):
         raise Conflict("The last active admin cannot be deleted.")
     repository.delete(session, user)  # its refresh tokens go with it (ON DELETE CASCADE)
+    from shared.users.purge import PURGE_QUEUE, PurgeUser
 
-    def after() -> None:
-        from shared.platform import queues
-        from shared.users.purge import PURGE_QUEUE, PurgeUser
-
-        revocation.publish_version(str(user_id), revocation.DELETED)
-        user_cache.invalidate(user_id)
-        queues.send(PURGE_QUEUE, PurgeUser(user_id=user_id))
-
-    db.after_commit(session, after)
+    # In this transaction: the purge of what the row does not cascade to is never lost.
+    outbox.add(
+        session,
+        revocation.invalidation_of_user(user_id),
+        user_cache.invalidation(user_id),
+        outbox.message(PURGE_QUEUE, PurgeUser(user_id=user_id)),
+    )
 
 
 def list_users(

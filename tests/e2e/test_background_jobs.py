@@ -605,7 +605,7 @@ def run_maintenance(client: httpx.Client) -> dict:
 
 
 def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack):
-    from shared.auth.models import PasswordResetToken, RefreshToken
+    from shared.auth.models import PasswordResetToken, RefreshToken, RevokedToken
     from shared.documents.models import Document
     from shared.platform import db
 
@@ -676,6 +676,13 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
                 reset("reset_valid", now + timedelta(minutes=20)),
                 pending(old_doc, old_key, timedelta(hours=25)),
                 pending(young_doc, young_key, timedelta(hours=1)),
+                # logged-out access tokens: one expired (past the leeway), one still live
+                RevokedToken(
+                    jti="denied-expired", user_id=owner, expires_at=now - timedelta(minutes=2)
+                ),
+                RevokedToken(
+                    jti="denied-live", user_id=owner, expires_at=now + timedelta(minutes=10)
+                ),
             ]
         )
 
@@ -683,10 +690,15 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
     counts = run_maintenance(client)
 
     # Then it reports what it removed
-    assert counts == {"refresh_tokens": 1, "reset_tokens": 2, "abandoned_documents": 1}
+    assert counts == {
+        "refresh_tokens": 1,
+        "reset_tokens": 2,
+        "revoked_tokens": 1,
+        "abandoned_documents": 1,
+    }
 
     # And exactly those are gone, with the abandoned document's object
-    def exists(model: Any, key: uuid.UUID) -> bool:
+    def exists(model: Any, key: Any) -> bool:
         with db.session_scope() as session:
             return session.get(model, key) is not None
 
@@ -695,6 +707,8 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
     assert not exists(PasswordResetToken, ids["reset_expired"])
     assert not exists(PasswordResetToken, ids["reset_used"])
     assert exists(PasswordResetToken, ids["reset_valid"])
+    assert not exists(RevokedToken, "denied-expired")
+    assert exists(RevokedToken, "denied-live")
     assert not exists(Document, old_doc)
     assert exists(Document, young_doc)
     assert object_keys(stack, old_key) == []
@@ -705,6 +719,7 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
     assert run_maintenance(client) == {
         "refresh_tokens": 0,
         "reset_tokens": 0,
+        "revoked_tokens": 0,
         "abandoned_documents": 0,
     }
 

@@ -17,6 +17,7 @@ from local.invoke import invoke
 from local.queues import QueuePoller
 from shared.platform.declare import QueueTrigger
 from tests.support.events import sqs_event as support_sqs_event
+from tests.support.outbox import drain, pending_effects, run_relay
 
 pytestmark = pytest.mark.e2e
 
@@ -165,3 +166,137 @@ def test_a_poison_message_is_dead_lettered_while_its_batch_succeeds(env):
     # Then the good one was ingested once and the poison one is in the dead-letter queue
     assert counts(document_id)[0] == "ready"
     assert [m["Body"] for m in dead] == ["{not an S3 event"]
+
+
+# ---- outcomes that are never lost (the outbox) -------------------------------------------------
+
+
+def new_user() -> uuid.UUID:
+    from shared.platform import db
+    from shared.users.models import User
+
+    user_id = uuid.uuid4()
+    with db.session_scope() as session:
+        session.add(
+            User(id=user_id, email=f"{user_id.hex}@example.com", name="I", password_hash="x")
+        )
+    return user_id
+
+
+def owned_by(document_id: str, owner: uuid.UUID) -> None:
+    from sqlalchemy import update
+
+    from shared.documents.models import Document
+    from shared.platform import db
+
+    with db.session_scope() as session:
+        session.execute(
+            update(Document).where(Document.id == uuid.UUID(document_id)).values(owner_id=owner)
+        )
+
+
+def notifications_of(owner: uuid.UUID) -> list[tuple[str, str]]:
+    from shared.notifications.models import Notification
+    from shared.platform import db
+
+    with db.session_scope() as session:
+        rows = session.scalars(select(Notification).where(Notification.user_id == owner))
+        return sorted((n.kind, n.subject) for n in rows)
+
+
+def unreachable_queues(monkeypatch) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from shared.platform import queues
+
+    def refuse(queue: str, body: str, **kwargs: object) -> str:
+        raise EndpointConnectionError(endpoint_url="http://sqs.invalid")
+
+    monkeypatch.setattr(queues, "send_json", refuse)
+
+
+def deliver_notifications(env) -> None:
+    """What the notifications worker would receive now, delivered to it."""
+    sqs = boto3.Session().client("sqs", endpoint_url=env.moto.endpoint)
+    bodies = drain(sqs, env.provisioned.queue_urls["notifications"])
+    if bodies:
+        outcome = invoke(REGISTRY["notifications-deliver"], support_sqs_event(*bodies))
+        assert outcome.result == {"batchItemFailures": []}
+
+
+def test_a_document_ready_notification_that_fails_to_send_is_still_delivered(env, monkeypatch):
+    from shared.platform import queues
+
+    # Given a user's queued document, and the notifications queue unreachable
+    owner = new_user()
+    document_id, key = new_document(env)
+    owned_by(document_id, owner)
+    deliver_notifications(env)  # what earlier tests left
+    real_send = queues.send_json
+    unreachable_queues(monkeypatch)
+    # When the ingest worker processes its upload
+    first = invoke(REGISTRY["documents-ingest"], sqs_event(s3_body(env, key)))
+    # Then the document is ready and the record succeeded (nothing for SQS to retry)
+    assert first.result == {"batchItemFailures": []}
+    assert counts(document_id)[0] == "ready"
+    # And the notification is pending in the outbox, not lost
+    assert ("queue", 1) in pending_effects()
+    # When the queue is back and the relay runs, and the notifications worker gets the message
+    monkeypatch.setattr(queues, "send_json", real_send)
+    assert run_relay(REGISTRY)["delivered"] >= 1
+    deliver_notifications(env)
+    # Then the user has its document_ready notification, once
+    assert notifications_of(owner) == [("document_ready", "“Budget” is ready")]
+    # And a redelivery of the upload changes nothing and notifies nobody again
+    invoke(REGISTRY["documents-ingest"], sqs_event(s3_body(env, key)))
+    assert run_relay(REGISTRY)["delivered"] == 0
+    deliver_notifications(env)
+    assert notifications_of(owner) == [("document_ready", "“Budget” is ready")]
+
+
+def test_a_text_document_gets_its_file_even_when_s3_fails_at_first(env, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    from shared.platform import outbox
+    from tests.support.events import load_event
+
+    # Given a member, and S3 refusing the service's put
+    owner = new_user()
+    real_deliver = outbox.deliver
+
+    def s3_down(effect: outbox.Effect) -> None:
+        if isinstance(effect, outbox.ObjectPut):
+            raise EndpointConnectionError(endpoint_url="http://s3.invalid")
+        real_deliver(effect)
+
+    monkeypatch.setattr(outbox, "deliver", s3_down)
+    event = load_event("documents-create-text")
+    event["requestContext"]["authorizer"] = {
+        "principalId": str(owner),
+        "sub": str(owner),
+        "role": "member",
+    }
+    event["body"] = json.dumps({"title": "Field notes", "text": TEXT})
+    # When it creates a text document
+    created = invoke(REGISTRY["documents-create-text"], event)
+    # Then it is answered 201 with a queued document (the row committed), not 500
+    assert created.result["statusCode"] == 201, created.result
+    document = json.loads(created.result["body"])
+    assert document["status"] == "queued"
+    # And its file is not in S3 yet: the put waits in the outbox
+    s3 = boto3.Session().client("s3", endpoint_url=env.moto.endpoint)
+    bucket = env.provisioned.buckets["uploads"]
+    key = f"uploads/{owner}/{document['id']}"
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount") == 0
+    assert ("object_put", 1) in pending_effects()
+    # When S3 is back and the relay runs
+    monkeypatch.setattr(outbox, "deliver", real_deliver)
+    assert run_relay(REGISTRY)["delivered"] >= 1
+    # Then the file holds the text, and its S3 notification finds the document and ingests it
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == TEXT.encode()
+    sqs = boto3.Session().client("sqs", endpoint_url=env.moto.endpoint)
+    notices = [b for b in drain(sqs, env.provisioned.queue_urls["ingest"]) if document["id"] in b]
+    assert len(notices) == 1
+    ingested = invoke(REGISTRY["documents-ingest"], sqs_event(*notices))
+    assert ingested.result == {"batchItemFailures": []}
+    assert counts(document["id"])[0] == "ready"

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from functions.registry import discover
 from local.invoke import invoke
-from tests.support.events import sqs_event
+from tests.support.events import load_event, sqs_event
+from tests.support.outbox import drain, pending_effects, run_relay
 
 pytestmark = pytest.mark.e2e
 
@@ -105,4 +106,59 @@ def test_a_purge_that_crashes_half_way_is_finished_by_its_retry(env, monkeypatch
     second = invoke(REGISTRY["users-purge"], purge_event(user_id))
     # Then nothing of the user is left
     assert second.result == {"batchItemFailures": []}
+    assert left(env, user_id) == {"documents": 0, "vectors": 0, "notifications": 0, "objects": 0}
+
+
+def delete_event(user_id: uuid.UUID) -> dict:
+    """``DELETE /users/{id}`` by the user itself, as API Gateway hands it after the authorizer."""
+    event = load_event("users-delete")
+    event["path"] = f"/users/{user_id}"
+    event["pathParameters"] = {"id": str(user_id)}
+    event["requestContext"]["authorizer"] = {
+        "principalId": str(user_id),
+        "sub": str(user_id),
+        "role": "member",
+    }
+    return event
+
+
+def test_a_purge_message_that_fails_to_send_is_sent_by_the_relay(env, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    from shared.platform import db, queues
+    from shared.users.models import User
+
+    # Given a user with documents, vectors, objects and a notification
+    user_id = uuid.uuid4()
+    with db.session_scope() as session:
+        session.add(
+            User(id=user_id, email=f"{user_id.hex}@example.com", name="P", password_hash="x")
+        )
+    seed(env, user_id)
+    # When the user deletes its account while SQS cannot be reached
+    real_send = queues.send_json
+
+    def unreachable(queue: str, body: str, **kwargs: object) -> str:
+        raise EndpointConnectionError(endpoint_url="http://sqs.invalid")
+
+    monkeypatch.setattr(queues, "send_json", unreachable)
+    deleted = invoke(REGISTRY["users-delete"], delete_event(user_id))
+    # Then the deletion is answered 204 (the account is gone), not 500
+    assert deleted.error is None
+    assert deleted.result["statusCode"] == 204, deleted.result
+    with db.session_scope() as session:
+        assert session.get(User, user_id) is None
+    # And its data is still there, its purge pending in the outbox
+    assert left(env, user_id) == {"documents": 2, "vectors": 2, "notifications": 1, "objects": 2}
+    assert ("queue", 1) in pending_effects()
+    # When SQS is back and the relay runs
+    monkeypatch.setattr(queues, "send_json", real_send)
+    relayed = run_relay(REGISTRY)
+    assert relayed["delivered"] >= 1
+    # Then the purge message is on the purge queue, and the purge worker removes everything
+    sqs = boto3.Session().client("sqs", endpoint_url=env.moto.endpoint)
+    bodies = [b for b in drain(sqs, env.provisioned.queue_urls["purge"]) if str(user_id) in b]
+    assert [json.loads(b) for b in bodies] == [{"user_id": str(user_id)}]
+    purged = invoke(REGISTRY["users-purge"], sqs_event(*bodies, queue="purge"))
+    assert purged.result == {"batchItemFailures": []}
     assert left(env, user_id) == {"documents": 0, "vectors": 0, "notifications": 0, "objects": 0}

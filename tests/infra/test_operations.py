@@ -103,6 +103,27 @@ def test_every_dead_letter_queue_alarms_on_its_first_message(synthesized: Synthe
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
+def test_the_outbox_alarms_on_a_stuck_effect_and_an_old_backlog(synthesized: Synthesized):
+    from infra.components.monitoring import OUTBOX_BACKLOG_AGE_SECONDS
+
+    # Given the dev environment, whose relay emits its metrics under its service name
+    service = synthesized.registry["system-outbox-relay"].service
+    # Then one alarm fires on the first stuck effect, one on a backlog older than 15 minutes
+    (stuck,) = _single_metric_alarms(synthesized, "Stratus", "OutboxStuck")
+    (age,) = _single_metric_alarms(synthesized, "Stratus", "OutboxOldestPendingAge")
+    for alarm in (stuck, age):
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
+        assert alarm["Statistic"] == "Maximum"
+    assert (stuck["Threshold"], stuck["ComparisonOperator"]) == (
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert (age["Threshold"], age["ComparisonOperator"]) == (
+        OUTBOX_BACKLOG_AGE_SECONDS,
+        "GreaterThanThreshold",
+    )
+
+
 def test_api_alarms_on_5xx_rate_and_p99_latency(synthesized: Synthesized):
     # Given the dev environment
     alarms = _alarms(synthesized)

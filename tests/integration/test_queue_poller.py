@@ -4,7 +4,6 @@ visibility timeout, redrive to the dead-letter queue, and a poison message holdi
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import time
 import types
@@ -21,6 +20,7 @@ from local.queues import QueuePoller
 from shared.platform import aws, queues
 from shared.platform.observability import request_id_var, set_request_id
 from shared.platform.worker import QueueWorker
+from tests.support.moto import threaded_moto
 
 pytestmark = pytest.mark.integration
 
@@ -35,22 +35,13 @@ class Task(BaseModel):
 @pytest.fixture(scope="module")
 def poller_moto() -> Iterator[str]:
     """moto's threaded server on a free loopback port, with every shared client pointed at it."""
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    with pytest.MonkeyPatch.context() as patch:
+    with threaded_moto() as endpoint, pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ENDPOINT_URL", endpoint)
         aws.reset()
         try:
             yield endpoint
         finally:
             aws.reset()
-            server.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from shared.platform.db import normalize_url
 from shared.platform.errors import Conflict, Unprocessable
 from shared.platform.identity import Principal
 from shared.platform.migrate import upgrade
-from shared.users import cache as user_cache
 from shared.users import service
 from shared.users.models import User
 from shared.users.schemas import UserUpdate
@@ -126,13 +125,13 @@ def test_another_admins_cursor_is_refused(session, users):
 
 
 @pytest.fixture
-def private_pg(monkeypatch) -> Iterator[str]:
-    """A database of its own, so that the admins below are the only ones there are."""
+def private_pg() -> Iterator[str]:
+    """A database of its own, so that the admins below are the only ones there are. (The
+    sessions below commit by themselves: their outbox effects are never delivered, no Redis.)"""
     from sqlalchemy import text
 
     from tests.support.services import PG_ADMIN_URL, _admin_engine
 
-    monkeypatch.setattr(user_cache, "invalidate", lambda _: None)  # no Redis in these tests
     name = f"stratus_test_{uuid.uuid4().hex[:10]}"
     admin = _admin_engine()
     with admin.connect() as conn:

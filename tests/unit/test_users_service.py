@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import fakeredis
 import pytest
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
 
 from shared.auth import passwords, revocation
 from shared.auth.models import RefreshToken
-from shared.platform import cache, keyring, pagination
+from shared.platform import keyring, pagination
 from shared.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.platform.identity import Principal
 from shared.platform.orm import Base
+from shared.platform.outbox import OutboxRow
 from shared.users import cache as user_cache
 from shared.users import service
 from shared.users.models import User
@@ -25,13 +26,6 @@ from shared.users.schemas import UserUpdate
 FAKE_HASH = "not-a-real-hash"  # nothing here logs in: argon2 would only slow the suite down
 
 pytestmark = pytest.mark.usefixtures("sent_messages")  # notifications are queued
-
-
-@pytest.fixture
-def redis(monkeypatch) -> fakeredis.FakeRedis:
-    fake = fakeredis.FakeRedis(decode_responses=True)
-    monkeypatch.setattr(cache, "redis", lambda: fake)
-    return fake
 
 
 @pytest.fixture
@@ -237,36 +231,55 @@ def test_an_admin_updating_a_missing_user_gets_404(session, make_user):
         service.update_user(session, as_principal(admin), uuid.uuid4(), UserUpdate(name="x"))
 
 
-def test_deactivation_revokes_every_session(session, make_user, redis):
-    # Given a member with two live refresh tokens
+def cache_version(redis, user: User) -> str:
+    """What the authorizer would have cached for ``user``: its version, read just now."""
+    key = revocation.version_key(user.id)
+    redis.set(key, f"{user.token_version}:{int(time.time() * 1000)}")
+    return key
+
+
+def outbox_rows(session: Session) -> list[OutboxRow]:
+    session.expire_all()
+    return list(session.scalars(select(OutboxRow).order_by(OutboxRow.created_at)))
+
+
+def test_deactivation_revokes_every_session(session, make_user, redis, sent_messages):
+    # Given a member with two live refresh tokens, and its token version cached by the authorizer
     admin, member = make_user("admin"), make_user("member")
     tokens = [add_refresh_token(session, member), add_refresh_token(session, member)]
+    cached = cache_version(redis, member)
     # When an admin deactivates it
     updated = service.update_user(
         session, as_principal(admin), member.id, UserUpdate(is_active=False)
     )
-    assert redis.get(f"auth:ver:{member.id}") is None  # nothing is published before the commit
+    assert redis.exists(cached)  # nothing is invalidated before the commit
     commit(session)
-    # Then it is inactive, its token version moved on and is published, its refresh tokens revoked
+    # Then it is inactive, its token version moved on, its refresh tokens revoked
     assert updated.is_active is False
     fresh = reread(session, member)
     assert (fresh.is_active, fresh.token_version) == (False, 1)
-    assert redis.get(f"auth:ver:{member.id}") == "1"
     for token in tokens:
         session.refresh(token)
         assert token.revoked_at is not None
+    # And the cached version is gone, the user is told, and the outbox holds nothing pending
+    assert not redis.exists(cached)
+    assert [(q, m["kind"]) for q, m in sent_messages] == [("notifications", "account_changed")]
+    rows = outbox_rows(session)
+    assert {r.kind for r in rows} == {"cache_delete", "cache_set", "queue"}
+    assert all(r.delivered_at is not None for r in rows)
 
 
 def test_a_role_change_bumps_the_token_version(session, make_user, redis):
     admin, member = make_user("admin"), make_user("member")
     token = add_refresh_token(session, member)
+    cached = cache_version(redis, member)
     updated = service.update_user(
         session, as_principal(admin), member.id, UserUpdate(role="viewer")
     )
     commit(session)
     assert updated.role == "viewer"
     assert reread(session, member).token_version == 1
-    assert redis.get(f"auth:ver:{member.id}") == "1"
+    assert not redis.exists(cached)
     session.refresh(token)
     assert token.revoked_at is not None
 
@@ -282,7 +295,6 @@ def test_a_change_that_touches_no_role_or_activation_keeps_sessions(
     service.update_user(session, as_principal(admin), member.id, UserUpdate.model_validate(changes))
     commit(session)
     assert reread(session, member).token_version == 0
-    assert redis.get(f"auth:ver:{member.id}") in (None, "0")  # at most the unchanged version
     session.refresh(token)
     assert token.revoked_at is None
 
@@ -345,29 +357,37 @@ def test_a_member_deleting_another_user_gets_404_and_it_stays(session, make_user
     assert session.get(User, other.id) is not None
 
 
-def test_deleting_oneself_ends_the_sessions_and_drops_the_cache(session, make_user, redis):
-    # Given a member with a cached copy and a refresh token
+def test_deleting_oneself_ends_the_sessions_and_drops_the_cache(
+    session, make_user, redis, sent_messages
+):
+    # Given a member with a cached copy, a cached token version and a refresh token
     member = make_user("member")
     add_refresh_token(session, member)
     service.get_user(session, as_principal(member), member.id)
+    cached = cache_version(redis, member)
     # When it deletes itself and the request commits
     service.delete_user(session, as_principal(member), member.id)
     commit(session)
-    # Then the row and its refresh tokens are gone, the version says deleted, no cached copy
+    # Then the row and its refresh tokens are gone, no cached version or copy is left
     session.expire_all()
     assert session.get(User, member.id) is None
     assert session.scalar(select(func.count()).select_from(RefreshToken)) == 0
-    assert redis.get(f"auth:ver:{member.id}") == str(revocation.DELETED)
+    assert not redis.exists(cached)
     assert redis.get(f"user:{member.id}") in (None, user_cache._TOMBSTONE)
+    # And the purge of its data is queued
+    assert sent_messages == [("purge", {"user_id": str(member.id)})]
 
 
 def test_the_last_active_admin_cannot_delete_itself(session, make_user, redis):
     admin = make_user("admin")
+    cached = cache_version(redis, admin)
     with pytest.raises(Conflict):
         service.delete_user(session, as_principal(admin), admin.id)
     session.rollback()
+    commit(session)
     assert session.get(User, admin.id) is not None
-    assert redis.get(f"auth:ver:{admin.id}") is None
+    assert redis.exists(cached)
+    assert outbox_rows(session) == []
 
 
 def test_an_admin_deletes_another_admin(session, make_user):

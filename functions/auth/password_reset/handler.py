@@ -4,13 +4,15 @@ from fastapi import Response
 
 from shared.auth import service
 from shared.auth.schemas import PasswordResetRequest
-from shared.platform.declare import queue
+from shared.platform import db
+from shared.platform.declare import DATABASE, queue
 from shared.platform.http import HttpFunction
-from shared.platform.settings import Cache, Limits, Observability
+from shared.platform.settings import Cache, Database, Limits, Observability
 
 
-class ResetRequestSettings(Observability, Cache, Limits):
-    """Redis for the rate limit; the queue's address comes from its declared need."""
+class ResetRequestSettings(Observability, Database, Cache, Limits):
+    """Postgres for the outbox, Redis for the rate limit; the queue's address comes from its
+    declared need."""
 
 
 function = HttpFunction(
@@ -18,7 +20,7 @@ function = HttpFunction(
     path="/auth/password-reset",
     auth=False,
     status_code=202,
-    needs=(queue("notifications"),),
+    needs=(DATABASE, queue("notifications")),
     settings=ResetRequestSettings,
 )
 
@@ -26,7 +28,8 @@ function = HttpFunction(
 @function.endpoint
 async def request_password_reset(body: PasswordResetRequest) -> Response:
     """Ask for a password reset; if the account exists, a one-time token is emailed."""
-    service.request_password_reset(body.email)
+    with db.session_scope() as session:
+        service.request_password_reset(session, body.email)
     return Response(status_code=202)
 
 
