@@ -29,6 +29,20 @@ def lambda_context():
 
 
 @pytest.fixture
+def sent_messages(monkeypatch) -> list[tuple[str, object]]:
+    """Every ``shared.platform.queues.send(queue, message)`` of the test, in order, instead of
+    sending them (unit tests do no I/O)."""
+    sent: list[tuple[str, object]] = []
+
+    def record(queue: str, message: object, **_: object) -> str:
+        sent.append((queue, message))
+        return f"message-{len(sent)}"
+
+    monkeypatch.setattr("shared.platform.queues.send", record)
+    return sent
+
+
+@pytest.fixture
 def log_lines():
     """The JSON log lines the functions write during the test, parsed."""
     import io

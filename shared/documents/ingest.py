@@ -130,7 +130,7 @@ def ingest_object(key: str) -> Outcome:
         return "skipped"
     try:
         pieces = _read_and_split(document)
-        vectors = _embed(pieces)
+        vectors = _embed(document.title, pieces)
     except ExtractionError as exc:
         _set_status(document.id, "failed", str(exc))
         logger.info("Document failed to parse", extra={"document_id": str(document.id)})
@@ -154,13 +154,15 @@ def _read_and_split(document: Document) -> list[str]:
     return split(extract_text(data, document.content_type))
 
 
-def _embed(pieces: list[str]) -> list[list[float]]:
-    from shared.embeddings import get_embedder
+def _embed(title: str, pieces: list[str]) -> list[list[float]]:
+    """One vector per chunk, of the title and the chunk together (a title is searchable)."""
+    from shared.embeddings import document_text, get_embedder
 
     embedder = get_embedder()
+    texts = [document_text(title, piece) for piece in pieces]
     vectors: list[list[float]] = []
-    for start in range(0, len(pieces), EMBED_BATCH):
-        vectors.extend(embedder.embed(pieces[start : start + EMBED_BATCH]))
+    for start in range(0, len(texts), EMBED_BATCH):
+        vectors.extend(embedder.embed(texts[start : start + EMBED_BATCH]))
     return vectors
 
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+from shared.vectors.embedded import EmbeddedVectorStore
 
 from shared.platform import db
 from shared.platform.migrate import upgrade
 from shared.platform.settings import reset_settings
 from shared.vectors import VectorRecord
-from shared.vectors.embedded import EmbeddedVectorStore
 
 CHUNKS_PER_DOCUMENT = 50
 UPSERT_BATCH = 500  # records per upsert call, as the ingest worker would write a large file
