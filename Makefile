@@ -13,7 +13,7 @@ PY := .venv/bin/python
 ENV ?= dev
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench clean
+.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -83,6 +83,13 @@ openapi: .venv/.installed ## regenerate docs/openapi.json from the registry
 
 bench: .venv/.installed ## cold start and warm latency per function (docs/benchmarks.md)
 	$(PY) -m tests.bench.cold_start
+
+bench-vectors: .venv/.installed ## pgvector at 100,000 chunks: ingest, search (docs/benchmarks.md)
+	$(PY) -m tests.bench.ingest
+	$(PY) -m tests.bench.search
+
+eval: .venv/.installed ## search quality on the labelled set, every embedder that runs here
+	$(PY) -m tests.quality.search --thresholds
 
 clean: ## remove build output and local state
 	rm -rf build cdk.out .local .pytest_cache .mypy_cache .ruff_cache

@@ -199,6 +199,9 @@ class EmbeddedPostgres:
         return str(self._root / "bin" / name)
 
     def _run(self, argv: list[str]) -> None:
+        # Again before every command: another program may have taken the traversal bit back
+        # meanwhile (each pytest session resets its /tmp/pytest-of-<user> folder to 0700).
+        self._prepare_permissions()
         try:
             subprocess.run(  # noqa: S603 - fixed argv of the wheel's own binaries
                 argv,
@@ -265,11 +268,19 @@ class EmbeddedPostgres:
         return None
 
     def _remove_stale_pid_file(self) -> None:
-        """A ``postmaster.pid`` left by a server that is gone (or whose pid another process now
-        has) would stop PostgreSQL from starting: remove it."""
-        pid_file = self.data_dir / "postmaster.pid"
-        if pid_file.exists() and self._running_postmaster() is None:
-            pid_file.unlink()
+        """A ``postmaster.pid`` (and the socket's lock file) left by a server that is gone, or
+        whose pid another process now has, would stop PostgreSQL from starting: remove them. A
+        killed postmaster may also linger as a zombie where nothing reaps orphans (a container
+        whose first process is no init), which PostgreSQL's own check takes for alive."""
+        if self._running_postmaster() is not None:
+            return
+        for stale in (
+            self.data_dir / "postmaster.pid",
+            self.socket_dir / f"{SOCKET_NAME}.lock",
+            self.socket_dir / SOCKET_NAME,
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
     def _write_owner(self) -> None:
         (self.data_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
