@@ -50,6 +50,13 @@ EXACT_IN_DOCUMENTS = (
     " WHERE owner_id = :owner AND document_id = ANY(:documents)"
     " ORDER BY distance, chunk_id LIMIT :k"
 )
+ROW = "(%s, %s::uuid, %s::uuid, %s, %s::vector)"
+UPSERT = (
+    "INSERT INTO chunk_vectors (chunk_id, document_id, owner_id, chunk_index, embedding)"
+    " VALUES {rows} ON CONFLICT (chunk_id) DO UPDATE SET document_id = excluded.document_id,"
+    " owner_id = excluded.owner_id, chunk_index = excluded.chunk_index,"
+    " embedding = excluded.embedding"
+)
 FLOAT32_MAX = 3.4028234663852886e38
 #: Rows per INSERT statement of an upsert.
 BATCH = 500
@@ -102,7 +109,7 @@ class PgVectorStore:
         """Insert or replace ``records`` by chunk id, in one transaction (the last record wins
         when a chunk id appears twice). ``INSERT ... ON CONFLICT DO UPDATE``: two deliveries of
         one message writing at the same time still leave one row per chunk."""
-        rows: dict[str, dict[str, Any]] = {}
+        rows: dict[str, tuple[Any, ...]] = {}
         for record in records:
             if isinstance(record.chunk_index, bool) or not isinstance(record.chunk_index, int):
                 raise ValueError("chunk_index must be an integer")
@@ -110,31 +117,30 @@ class PgVectorStore:
                 raise ValueError("chunk_index must not be negative")
             document_id = _as_uuid(record.document_id, "document_id")
             chunk_id = f"{document_id}:{record.chunk_index}"
-            rows[chunk_id] = {
-                "chunk_id": chunk_id,
-                "document_id": document_id,
-                "owner_id": _as_uuid(record.owner_id, "owner_id"),
-                "chunk_index": record.chunk_index,
-                "embedding": self._vector(record.vector, "a vector"),
-            }
+            vector = self._vector(record.vector, "a vector")
+            rows[chunk_id] = (
+                chunk_id,
+                str(document_id),
+                str(_as_uuid(record.owner_id, "owner_id")),
+                record.chunk_index,
+                # pgvector's text form; repr is the shortest exact form of each float
+                "[" + ",".join(map(repr, vector)) + "]",
+            )
         if not rows:
             return
-        from sqlalchemy.dialects.postgresql import insert
-
-        from shared.vectors.models import ChunkVector
-
-        values = list(rows.values())
+        # In chunk id order: concurrent writers of overlapping chunks then lock rows in one
+        # order and cannot deadlock.
+        values = [rows[chunk_id] for chunk_id in sorted(rows)]
         with self._session() as session:
+            connection = session.connection()
             for start in range(0, len(values), BATCH):
-                statement = insert(ChunkVector).values(values[start : start + BATCH])
-                session.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["chunk_id"],
-                        set_={
-                            name: statement.excluded[name]
-                            for name in ("document_id", "owner_id", "chunk_index", "embedding")
-                        },
-                    )
+                batch = values[start : start + BATCH]
+                # One multi-row statement on the driver: SQLAlchemy's compilation of 500 rows
+                # of bound vectors cost more than the insert itself (1,000 rows/s against
+                # 10,000+ without the HNSW index).
+                connection.exec_driver_sql(
+                    UPSERT.format(rows=",".join([ROW] * len(batch))),
+                    tuple(value for row in batch for value in row),
                 )
 
     def delete_document(self, document_id: str) -> None:
