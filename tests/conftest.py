@@ -61,4 +61,4 @@ def log_lines():
     handler.setStream(old)  # type: ignore[attr-defined]
 
 
-from tests.support.services import pg_url, redis_url  # noqa: E402, F401 - shared fixtures
+from tests.support.services import pg_url, redis_url, vector_env  # noqa: E402, F401 - shared fixtures

@@ -112,6 +112,45 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def vector_env(pg_url) -> Iterator[dict[str, str]]:
+    """What a runner on ``pg_url`` adds to its functions' environment for its vectors: nothing
+    where the server has pgvector (the default store); else the OpenSearch adapter on the
+    stand-in of ``tests.support.opensearch``, so that the end-to-end suites still run whole on a
+    server without pgvector (Debian's PostgreSQL 15 through ``TEST_PG_ADMIN_URL``)."""
+    if has_pgvector(pg_url):
+        yield {}
+        return
+    from botocore.credentials import Credentials
+
+    from tests.support.opensearch import OpenSearchStandIn
+
+    # The credentials the runner gives its functions (local.aws.aws_environment)
+    stand_in = OpenSearchStandIn(
+        service="es", region="us-east-1", credentials=Credentials("testing", "testing", "testing")
+    )
+    with stand_in.running():
+        yield {
+            "VECTOR_STORE": "opensearch",
+            "OPENSEARCH_ENDPOINT": stand_in.url,
+            "OPENSEARCH_SERVICE": "es",
+        }
+
+
+def stored_vectors(owner_id: str, document_id: str | None = None) -> int:
+    """How many vectors the configured store holds for ``owner_id`` (and ``document_id``),
+    whichever store it is: asked through its own search, for every vector of the owner."""
+    from shared.vectors import get_vector_store
+
+    hits = get_vector_store().search(
+        owner_id=owner_id,
+        vector=[1.0] + [0.0] * 255,
+        top_k=10_000,
+        document_ids=[document_id] if document_id is not None else None,
+    )
+    return len(hits)
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A Redis logical database for this test session, empty before and after."""
     import redis
