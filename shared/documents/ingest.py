@@ -28,6 +28,8 @@ from shared.platform.observability import logger
 
 STALE_AFTER = timedelta(minutes=15)
 EMBED_BATCH = 64
+#: Written vectors moved into the store's approximate index after each document, at least.
+INDEX_AFTER_INGEST = 2000
 
 Outcome = Literal["ready", "failed", "skipped", "unknown", "deleted"]
 
@@ -194,6 +196,9 @@ def _store(document: Document, pieces: list[str], vectors: list[list[float]]) ->
         current.processing_started_at = None
     logger.info("Document ready", extra={"document_id": str(document.id), "chunks": len(pieces)})
     _notify(document, "document_ready")
+    # The vectors are searchable already; move written ones into the approximate index now,
+    # at least as many as this document wrote, so that the backlog does not grow.
+    store.index_pending(limit=max(INDEX_AFTER_INGEST, len(pieces)))
     return "ready"
 
 

@@ -73,6 +73,12 @@ class VectorStore(Protocol):
         """Remove every vector of one document (a no-op when there is none)."""
         ...
 
+    def index_pending(self, limit: int = 2000) -> int:
+        """Finish indexing up to ``limit`` written vectors that are searchable but not in the
+        approximate index yet; return how many (pgvector's writes skip the HNSW graph; the
+        OpenSearch store indexes as it writes and returns 0)."""
+        ...
+
     def delete_owner(self, owner_id: str) -> None:
         """Remove every vector of one owner (the purge after an account is deleted)."""
         ...

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import Index, Integer, String, Uuid
+from sqlalchemy import Boolean, Index, Integer, String, Uuid, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.platform.orm import Base
@@ -25,6 +25,7 @@ TABLE = "chunk_vectors"
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 32
 HNSW_INDEX = "ix_chunk_vectors_embedding_hnsw"
+PENDING_INDEX = "ix_chunk_vectors_pending"
 
 
 class ChunkVector(Base):
@@ -32,13 +33,16 @@ class ChunkVector(Base):
 
     __tablename__ = TABLE
     __table_args__: Any = (
+        # The graph holds the rows moved into it (PgVectorStore.index_pending); writes skip it.
         Index(
             HNSW_INDEX,
             "embedding",
             postgresql_using="hnsw",
             postgresql_with={"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION},
             postgresql_ops={"embedding": "vector_cosine_ops"},
+            postgresql_where=text("indexed"),
         ),
+        Index(PENDING_INDEX, "owner_id", postgresql_where=text("NOT indexed")),
     )
 
     chunk_id: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -46,3 +50,5 @@ class ChunkVector(Base):
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     chunk_index: Mapped[int] = mapped_column(Integer)
     embedding: Mapped[list[float]] = mapped_column(Vector(DIMENSIONS))
+    #: In the HNSW graph yet (false from a write until ``index_pending`` moves it).
+    indexed: Mapped[bool] = mapped_column(Boolean, server_default=false())

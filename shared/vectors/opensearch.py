@@ -466,6 +466,10 @@ class OpenSearchVectorStore:
         if failures:
             raise VectorStoreError(f"OpenSearch delete by query: {len(failures)} failures")
 
+    def index_pending(self, limit: int = 2000) -> int:
+        """Nothing to do: OpenSearch builds its graphs as it indexes (and merges segments)."""
+        return 0
+
     def delete_document(self, document_id: str) -> None:
         """Remove every vector of ``document_id``."""
         self._ensure_index()

@@ -11,13 +11,22 @@ an owner with a small share of a big table gets as few as 1 of 10 (docs/vectors.
 
 1. With ``document_ids``, or when the owner has fewer than ``exact_below`` vectors (counted up to
    that bound, on the owner index), the search is **exact**: the owner's (or the documents')
-   rows through their btree index, sorted by distance (index scans off for the statement, so
-   the planner cannot pick the HNSW index).
+   rows through their btree index, sorted by distance (the graph index is partial, ``WHERE
+   indexed``, so a query that does not say ``indexed`` cannot use it).
 2. Otherwise the HNSW index with pgvector's **iterative scan** (``relaxed_order``: the scan goes on
    until ``top_k`` rows pass the owner filter, or ``hnsw.max_scan_tuples``), re-sorted by exact
    distance; an owner this large is a large share of what the scan meets.
 3. If that still returns fewer than ``top_k`` rows (an owner of 10,000 vectors in a table of
    millions can exhaust ``max_scan_tuples``), the exact search runs instead.
+
+**Writes skip the graph.** Maintaining the HNSW graph as rows arrive caps inserts at a few
+hundred rows a second (docs/benchmarks.md), so a write stores the row with ``indexed = false``
+and the graph index is *partial* (``WHERE indexed``): the insert costs a plain row, and the new
+vectors are searchable at once. A search that uses the graph also searches the owner's pending
+rows exactly (a partial btree index holds them) and merges the two. :meth:`index_pending` moves
+pending rows into the graph (``indexed = true``, in chunk-id batches, ``SKIP LOCKED`` so that
+several callers share the work); the ingest worker calls it after each document, the
+maintenance job every hour.
 
 Every call is its own unit of work (``shared.platform.db.session_scope`` by default), as with the
 OpenSearch adapter: writes are committed, and so visible to the next search, when it returns.
@@ -50,12 +59,27 @@ EXACT_IN_DOCUMENTS = (
     " WHERE owner_id = :owner AND document_id = ANY(:documents)"
     " ORDER BY distance, chunk_id LIMIT :k"
 )
-ROW = "(%s, %s::uuid, %s::uuid, %s, %s::vector)"
+ROW = "(%s, %s::uuid, %s::uuid, %s, %s::vector, false)"
 UPSERT = (
-    "INSERT INTO chunk_vectors (chunk_id, document_id, owner_id, chunk_index, embedding)"
+    "INSERT INTO chunk_vectors (chunk_id, document_id, owner_id, chunk_index, embedding, indexed)"
     " VALUES {rows} ON CONFLICT (chunk_id) DO UPDATE SET document_id = excluded.document_id,"
     " owner_id = excluded.owner_id, chunk_index = excluded.chunk_index,"
-    " embedding = excluded.embedding"
+    " embedding = excluded.embedding, indexed = false"
+)
+#: The graph's nearest indexed rows of the owner, and the owner's pending rows searched exactly
+#: (their partial btree index), in one statement; merged and cut to top_k by the caller.
+APPROXIMATE = (
+    "WITH nearest AS MATERIALIZED ("
+    " SELECT document_id, chunk_index, chunk_id, embedding <=> :q AS distance"
+    " FROM chunk_vectors WHERE owner_id = :owner AND indexed ORDER BY embedding <=> :q LIMIT :k)"
+    " SELECT document_id, chunk_index, distance, chunk_id FROM nearest"
+    " UNION ALL (SELECT document_id, chunk_index, embedding <=> :q AS distance, chunk_id"
+    " FROM chunk_vectors WHERE owner_id = :owner AND NOT indexed"
+    " ORDER BY distance, chunk_id LIMIT :k)"
+)
+INDEX_PENDING = (
+    "UPDATE chunk_vectors SET indexed = true WHERE chunk_id IN (SELECT chunk_id FROM"
+    " chunk_vectors WHERE NOT indexed ORDER BY chunk_id LIMIT :n FOR UPDATE SKIP LOCKED)"
 )
 FLOAT32_MAX = 3.4028234663852886e38
 #: Rows per INSERT statement of an upsert.
@@ -143,6 +167,21 @@ class PgVectorStore:
                     tuple(value for row in batch for value in row),
                 )
 
+    def index_pending(self, limit: int = 2000) -> int:
+        """Move up to ``limit`` pending rows into the HNSW graph, 500 per transaction; return how
+        many moved (0 when none is left)."""
+        from sqlalchemy import text
+
+        moved = 0
+        while moved < limit:
+            with self._session() as session:
+                result = session.execute(text(INDEX_PENDING), {"n": min(BATCH, limit - moved)})
+                count = int(getattr(result, "rowcount", 0) or 0)
+            moved += count
+            if count == 0:
+                break
+        return moved
+
     def delete_document(self, document_id: str) -> None:
         """Remove every vector of ``document_id`` (an id that is no UUID matches nothing)."""
         self._delete("document_id", document_id)
@@ -218,18 +257,16 @@ class PgVectorStore:
 
         from shared.vectors.models import ChunkVector
 
-        # No index *scan* for this statement: the owner's (or the documents') rows come through
-        # a bitmap scan of their btree index, and the HNSW index cannot be chosen.
-        session.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
+        # The graph index is partial (WHERE indexed): a query that does not say "indexed"
+        # cannot use it, so this one reads the owner's (or the documents') rows through their
+        # btree index and sorts them: exact.
         params: dict[str, Any] = {"owner": owner, "q": query, "k": top_k}
         if documents is not None:
             params["documents"] = documents
         sql = EXACT_IN_DOCUMENTS if documents is not None else EXACT
         vector_type = ChunkVector.__table__.c.embedding.type
         statement = text(sql).bindparams(bindparam("q", type_=vector_type))
-        rows = list(session.execute(statement, params))
-        session.execute(text("SELECT set_config('enable_indexscan', 'on', true)"))
-        return rows
+        return list(session.execute(statement, params))
 
     def _approximate(
         self, session: Session, owner: uuid.UUID, query: list[float], top_k: int
@@ -238,26 +275,22 @@ class PgVectorStore:
 
         from shared.vectors.models import ChunkVector
 
-        for name, value in (
-            ("hnsw.iterative_scan", "relaxed_order"),
-            ("hnsw.ef_search", str(max(self._ef_search, top_k))),
-            # Keep the HNSW plan: for an owner that is most of the table the planner may
-            # otherwise prefer the owner index and a sort of all its rows (exact, 60-180 ms).
-            ("enable_sort", "off"),
-        ):
-            session.execute(
-                text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
-            )
-        statement = text(
-            "WITH nearest AS MATERIALIZED ("
-            " SELECT document_id, chunk_index, chunk_id, embedding <=> :q AS distance"
-            " FROM chunk_vectors WHERE owner_id = :owner"
-            " ORDER BY embedding <=> :q LIMIT :k)"
-            " SELECT document_id, chunk_index, distance FROM nearest ORDER BY distance, chunk_id"
-        ).bindparams(bindparam("q", type_=ChunkVector.__table__.c.embedding.type))
+        # Transaction-local settings, in one round trip: the iterative scan goes on until top_k
+        # rows pass the owner filter; sorting is penalised so that the planner keeps the graph
+        # plan for an owner that is most of the table (the owner index and a sort of all its
+        # rows is exact, and 60-180 ms at 100,000).
+        session.execute(
+            text(
+                "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+                " set_config('hnsw.ef_search', :ef, true), set_config('enable_sort', 'off', true)"
+            ),
+            {"ef": str(max(self._ef_search, top_k))},
+        )
+        vector_type = ChunkVector.__table__.c.embedding.type
+        statement = text(APPROXIMATE).bindparams(bindparam("q", type_=vector_type))
         rows = list(session.execute(statement, {"owner": owner, "q": query, "k": top_k}))
-        session.execute(text("SELECT set_config('enable_sort', 'on', true)"))
-        return rows
+        rows.sort(key=lambda row: (row[2], row[3]))
+        return [row[:3] for row in rows[:top_k]]
 
     # -- parts ------------------------------------------------------------------------------
 

@@ -97,12 +97,13 @@ def bulk_load(
             )
     loaded = time.perf_counter()
     with db.engine().begin() as connection:
+        connection.execute(text("UPDATE chunk_vectors SET indexed = true WHERE NOT indexed"))
         connection.execute(text("SET maintenance_work_mem = '512MB'"))
         connection.execute(
             text(
                 f"CREATE INDEX {HNSW_INDEX} ON chunk_vectors USING hnsw"
                 " (embedding vector_cosine_ops)"
-                f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
+                f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE indexed"
             )
         )
         connection.execute(text("ANALYZE chunk_vectors"))

@@ -9,6 +9,7 @@ vectors (50 a document) beside owner B's 5,000, loaded in bulk, then the HNSW in
   (exact: below ``EXACT_BELOW``), with recall@10 against numpy's exact top 10;
 - *3 documents*: A restricted to three of its documents (exact, on the document index);
 - *first search after a write*: 20 times, upsert 20 chunks of A (committed), then search;
+- *with a backlog*: A with 10,000 written vectors not moved into the graph yet;
 - *after a restart*: the server restarted, a new engine, the first search (buffers cold).
 """
 
@@ -107,6 +108,24 @@ def main() -> int:
             f"first search after a write of 20 chunks: p50 {percentile(after_write, 50):.1f} ms,"
             f" p95 {percentile(after_write, 95):.1f} ms, max {max(after_write):.1f} ms"
             " (the new chunk first every time)"
+        )
+        backlog = clustered(10_000, 6)
+        for start in range(0, 10_000, 2000):
+            document = str(uuid.uuid4())
+            store.upsert(
+                [
+                    VectorRecord(document, str(owner_a), i, v)
+                    for i, v in enumerate(backlog[start : start + 2000].tolist())
+                ]
+            )
+        latencies = []
+        for q in queries[20:120]:
+            t = time.perf_counter()
+            store.search(owner_id=str(owner_a), vector=q.tolist(), top_k=10)
+            latencies.append(1000 * (time.perf_counter() - t))
+        print(
+            f"A with 10,000 written vectors not yet in the graph: p50"
+            f" {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms"
         )
         db.reset()
         t = time.perf_counter()

@@ -291,6 +291,8 @@ def test_an_owner_with_k_vectors_gets_k_hits_beside_a_much_larger_owner(make_sto
         store.upsert([rec(big, document, i, random_vector()) for i in range(start, start + 400)])
     store.upsert([rec(small, doc(), i, random_vector()) for i in range(15)])
     store.upsert([rec(middle, doc(), i, random_vector()) for i in range(150)])
+    while store.index_pending(limit=10_000):  # all of them in the approximate index
+        pass
     # When each searches for its 10 nearest
     query = random_vector()
     results = {
@@ -301,3 +303,27 @@ def test_an_owner_with_k_vectors_gets_k_hits_beside_a_much_larger_owner(make_sto
     for hits in results.values():
         assert len(hits) == 10
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+@contract
+def test_written_vectors_are_searchable_before_and_after_they_are_indexed(make_store, owners):
+    # Given an owner large enough for the approximate path, part of whose vectors are indexed
+    store = make_store(exact_below=50)
+    owner, document = owners(), doc()
+    store.upsert([rec(owner, document, i, vec(1, i / 100)) for i in range(100)])
+    while store.index_pending(limit=10_000):
+        pass
+    # When more are written, and searched before anything indexes them
+    fresh = doc()
+    store.upsert([rec(owner, fresh, i, vec(-1, i / 100)) for i in range(20)])
+    before = store.search(owner_id=owner, vector=vec(-1), top_k=5)
+    # Then they are found at once, best first; and the same after indexing them
+    assert [h.document_id for h in before] == [fresh] * 5
+    assert [h.chunk_index for h in before] == [0, 1, 2, 3, 4]
+    moved = store.index_pending(limit=10_000)
+    assert moved in (0, 20)  # OpenSearch indexes as it writes: nothing pending
+    assert store.index_pending() == 0
+    after = store.search(owner_id=owner, vector=vec(-1), top_k=5)
+    assert [(h.document_id, h.chunk_index) for h in after] == [
+        (h.document_id, h.chunk_index) for h in before
+    ]

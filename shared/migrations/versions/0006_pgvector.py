@@ -1,5 +1,6 @@
 """The pgvector store replaces the embedded exact store: ``chunk_vectors`` becomes a
-``vector(256)`` column with an HNSW index for cosine distance.
+``vector(256)`` column with an HNSW index for cosine distance, partial (``WHERE indexed``): a
+write skips the graph, and ``PgVectorStore.index_pending`` moves rows into it later.
 
 The ``vector`` extension is created here (on RDS the master user, which runs the deploy job,
 may; locally the embedded PostgreSQL 18 ships it). On a server that does not have the extension
@@ -62,10 +63,17 @@ def upgrade() -> None:
         sa.Column("owner_id", sa.Uuid(), nullable=False),
         sa.Column("chunk_index", sa.Integer(), nullable=False),
         sa.Column("embedding", Vector(DIMENSIONS), nullable=False),
+        sa.Column("indexed", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("chunk_id", name=op.f("pk_chunk_vectors")),
     )
     op.create_index(op.f("ix_chunk_vectors_document_id"), "chunk_vectors", ["document_id"])
     op.create_index(op.f("ix_chunk_vectors_owner_id"), "chunk_vectors", ["owner_id"])
+    op.create_index(
+        "ix_chunk_vectors_pending",
+        "chunk_vectors",
+        ["owner_id"],
+        postgresql_where=sa.text("NOT indexed"),
+    )
     carried = [
         {
             "chunk_id": chunk_id,
@@ -73,6 +81,7 @@ def upgrade() -> None:
             "owner_id": owner_id,
             "chunk_index": chunk_index,
             "embedding": list(struct.unpack(f"<{DIMENSIONS}f", bytes(blob))),
+            "indexed": True,
         }
         for chunk_id, document_id, owner_id, chunk_index, blob in old
         if len(blob) == 4 * DIMENSIONS and any(blob)
@@ -87,6 +96,7 @@ def upgrade() -> None:
         postgresql_using="hnsw",
         postgresql_with={"m": 16, "ef_construction": 32},
         postgresql_ops={"embedding": "vector_cosine_ops"},
+        postgresql_where=sa.text("indexed"),
     )
 
 
