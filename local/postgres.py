@@ -30,8 +30,10 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,16 +151,11 @@ class EmbeddedPostgres:
             socket_dir.chmod(0o777)  # the server's user writes its socket here
         options = ["-h ''", f"-k {socket_dir}"]
         options += [f"-c {key}={value}" for key, value in self.settings.items()]
-        self._pg_ctl(
-            "start",
-            "-w",
-            "-t",
-            str(self.start_timeout_seconds),
-            "-l",
-            str(self.data_dir / "server.log"),
-            "-o",
-            " ".join(options),
-        )
+        # No -w: pg_ctl would poll the data directory by its path as the server's user, and a
+        # folder above it may lose its traversal bit meanwhile (each pytest session resets its
+        # /tmp/pytest-of-<user> to 0700). Waiting is done here, by this process.
+        self._pg_ctl("start", "-l", str(self.data_dir / "server.log"), "-o", " ".join(options))
+        self._wait_until_ready()
         self._write_owner()
         self.state = "started"
         return self.url()
@@ -169,10 +166,38 @@ class EmbeddedPostgres:
             self.state = None
             return
         self.state = None
-        if self._running_postmaster() is not None:
-            self._pg_ctl("stop", "-w", "-m", "fast", "-t", "60")
+        pid = self._running_postmaster()
+        if pid is not None:
+            # What ``pg_ctl stop -m fast`` does, by the pid: SIGINT, then wait for the exit.
+            os.kill(pid, signal.SIGINT)
+            if not self._wait_for_exit(pid, timeout=60):
+                os.kill(pid, signal.SIGQUIT)  # immediate shutdown: crash recovery next start
+                self._wait_for_exit(pid, timeout=10)
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / OWNER_FILE).unlink()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_seconds
+        while time.monotonic() < deadline:
+            try:
+                lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+            except OSError:
+                lines = []
+            ready = len(lines) >= 8 and lines[7].strip() == "ready"
+            if ready and _is_postmaster_of(int(lines[0]), self.data_dir):
+                return
+            time.sleep(0.05)
+        log = self.data_dir / "server.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise PostgresError(f"PostgreSQL did not become ready in {self.data_dir}:\n{tail}")
+
+    def _wait_for_exit(self, pid: int, *, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while _is_postmaster_of(pid, self.data_dir):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def is_running(self) -> bool:
         return self._running_postmaster() is not None

@@ -144,13 +144,13 @@ class LocalRunner:
             self.s3proxy.stop()
         if self.moto is not None:
             self.moto.stop()
-        if self.postgres is not None:  # embedded PostgreSQL (local/postgres.py)
-            self.postgres.stop()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if self.postgres is not None:  # embedded PostgreSQL (local/postgres.py), last
+            self.postgres.stop()
 
     @property
     def url(self) -> str:
