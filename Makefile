@@ -15,7 +15,7 @@ PY := .venv/bin/python
 ENV ?= dev
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench clean web web-install web-build web-check client client-check browser
+.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval clean web web-install web-build web-check client client-check browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -119,6 +119,13 @@ browser: .venv/.installed web-build ## browser tests: Playwright drives the syst
 bench: .venv/.installed ## cold starts, restores, warm latency beside the baselines; budget check (docs/benchmarks.md)
 	$(PY) -m tests.bench.run
 	$(PY) -m tests.bench.budget
+
+bench-vectors: .venv/.installed ## pgvector at 100,000 chunks: ingest, search (docs/benchmarks.md)
+	$(PY) -m tests.bench.ingest
+	$(PY) -m tests.bench.search
+
+eval: .venv/.installed ## search quality on the labelled set, every embedder that runs here
+	$(PY) -m tests.quality.search --thresholds
 
 clean: ## remove build output and local state
 	rm -rf build cdk.out .local .pytest_cache .mypy_cache .ruff_cache web/out web/.next web/artifacts

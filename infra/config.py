@@ -41,6 +41,9 @@ UNZIPPED_LIMIT_BYTES = 250 * MB
 ZIPPED_LIMIT_BYTES = 50 * MB
 
 DEFAULT_LAYER_DIR = REPO_ROOT / "build" / "layer"
+#: The static embedder's layer (numpy, tokenizers, safetensors and the model's two files), beside
+#: the shared layer; only the functions that embed text get it, and only with ``embedder=static``.
+EMBEDDER_LAYER_NAME = "embedder-layer"
 
 METRICS_NAMESPACE = "Stratus"
 
@@ -79,14 +82,15 @@ class StageConfig:
     # Postgres' max_connections for the instance class (its default, LEAST(DBInstanceClassMemory
     # / 9531392, 5000)): the connection budget the workers' concurrency is checked against.
     db_max_connections: int = 75
-    # The vector store: "serverless" (an OpenSearch Serverless collection, the default) or
-    # "domain" (a managed OpenSearch domain of these nodes); ``-c vector_engine=`` overrides it.
+    # The vector store: "serverless" (an OpenSearch Serverless collection, the default),
+    # "domain" (a managed OpenSearch domain of these nodes) or "pgvector" (the RDS database
+    # itself, no OpenSearch at all); ``-c vector_engine=`` overrides it.
     vector_engine: str = "serverless"
     vector_domain_nodes: int = 1
     vector_domain_instance_type: str = "t3.small.search"
     vector_domain_volume_gb: int = 10
-    # Embeddings: "bedrock" (Titan Text Embeddings V2) or "local" (lexical feature hashing, no
-    # Bedrock); ``-c embedder=`` overrides it.
+    # Embeddings: "bedrock" (Titan Text Embeddings V2) or "static" (the static WordLlama model
+    # in its own layer, no Bedrock); ``-c embedder=`` overrides it.
     embedder: str = "bedrock"
     # Disaster recovery: the second region that holds the buckets' replicas and copies of the
     # backups (None: no second region); ``-c dr_region=<region>|none`` overrides it.
@@ -159,8 +163,8 @@ class ConfigurationError(Exception):
 
 #: The stage settings a deployer may choose with ``-c key=value``, and their allowed values.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "vector_engine": ("serverless", "domain"),
-    "embedder": ("bedrock", "local"),
+    "vector_engine": ("serverless", "domain", "pgvector"),
+    "embedder": ("bedrock", "static"),
 }
 
 

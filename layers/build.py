@@ -1,9 +1,17 @@
-"""Build the dependency layer without Docker: ``python -m layers.build [--out build/layer]``.
+"""Build the Lambda layers without Docker: ``python -m layers.build [--out build/layer]``.
 
-The runtime dependencies pinned in ``uv.lock`` (minus what the Lambda runtime ships) are installed
-as wheels for the Lambda platform in ``infra.config``, next to the project's ``shared/`` package,
-under ``<out>/python``: the CDK app publishes ``<out>`` as the layer, mounted at ``/opt``.
-Exits non-zero when the layer is past Lambda's size quotas.
+- The shared layer (``<out>``): the runtime dependencies pinned in ``uv.lock`` (minus what the
+  Lambda runtime ships), installed as wheels for the Lambda platform in ``infra.config``, next to
+  the project's ``shared/`` package, under ``<out>/python``; the CDK app publishes it for every
+  function, mounted at ``/opt``.
+- The embedder layer (``<out>/../embedder-layer``): the ``embedder`` dependency group (numpy,
+  tokenizers, safetensors) for the same platform, and the static model's two files copied from
+  the installed ``wordllama`` package into ``python/wordllama/`` (the wheel's layout, no code:
+  ``shared.embeddings.static_model_dir`` finds them there). Files, not the wheel: wordllama
+  0.3+ has no aarch64 wheel, and the weights are checked against the hash the evaluation was
+  measured with. Only the functions that embed text get it, with ``-c embedder=static``.
+
+Exits non-zero when a layer is past Lambda's size quotas.
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import (
+    ARCHITECTURE,
     DEFAULT_LAYER_DIR,
+    EMBEDDER_LAYER_NAME,
     MB,
     PIP_PLATFORMS,
     PYTHON_VERSION,
@@ -48,16 +58,26 @@ def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, text=True, **kwargs)  # noqa: S603 - fixed argv, no shell
 
 
+#: What tokenizers depends on but never imports to read a local file: the Hugging Face hub client
+#: and its HTTP stack (a network client has no place beside a model that must not download).
+EMBEDDER_UNUSED = ("huggingface-hub",)
+
+
 def runtime_dependencies(
-    lock_path: Path, *, provided: Iterable[str] = RUNTIME_PROVIDED
+    lock_path: Path, *, provided: Iterable[str] = RUNTIME_PROVIDED, group: str | None = None
 ) -> set[str]:
-    """Names of the packages the project needs at runtime, without ``provided`` and whatever
-    only they pull in (botocore's urllib3, for example)."""
+    """Names of the packages the project needs at runtime (or dependency group ``group``
+    needs), without ``provided`` and whatever only they pull in (botocore's urllib3, for
+    example)."""
     with lock_path.open("rb") as file:
         packages = {normalize(p["name"]): p for p in tomllib.load(file)["package"]}
     skip = {normalize(n) for n in provided}
     needed: set[str] = set()
     todo: list[tuple[str, tuple[str, ...]]] = [(PROJECT, ())]
+    if group is not None:
+        roots = packages[PROJECT].get("dev-dependencies", {}).get(group, [])
+        todo = [(normalize(dep["name"]), ()) for dep in roots]
+        needed = {name for name, _ in todo}
     seen: set[tuple[str, tuple[str, ...]]] = set()
     while todo:
         name, extras = todo.pop()
@@ -99,6 +119,44 @@ def requirements(keep: set[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The environment markers of the Lambda platform, for the group's universal export.
+TARGET_MARKERS = {
+    "python_version": PYTHON_VERSION,
+    "python_full_version": f"{PYTHON_VERSION}.0",
+    "platform_machine": {"arm64": "aarch64", "x86_64": "x86_64"}[ARCHITECTURE],
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+}
+
+
+def group_requirements(group: str) -> str:
+    """The locked requirements of dependency group ``group`` that apply on the Lambda platform
+    (``uv export`` is universal: its lines carry markers, evaluated here for the target)."""
+    from packaging.markers import Marker
+
+    uv = shutil.which("uv")
+    if uv is None:
+        raise SystemExit("uv is not on PATH: see the README's setup")
+    exported = run(
+        [uv, "export", "--frozen", "--only-group", group, "--no-hashes", "--no-emit-project"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
+    lines = []
+    for line in exported.splitlines():
+        if not re.match(r"^[A-Za-z0-9]", line):
+            continue
+        requirement, _, marker = line.partition(";")
+        if marker.strip() and not Marker(marker.strip()).evaluate(dict(TARGET_MARKERS)):
+            continue
+        lines.append(requirement.strip())
+    return "\n".join(lines) + "\n"
+
+
 def pip_command() -> list[str]:
     """pip of this interpreter if it has one (a uv venv has none), else the first ``python3`` on
     PATH that has pip (``make`` puts the venv's pip-less python3 first)."""
@@ -136,6 +194,9 @@ def install(requirements_text: str, target: Path) -> None:
                 "--python-version",
                 PYTHON_VERSION,
                 "--only-binary=:all:",
+                # pip checks Requires-Python against this interpreter, not --python-version;
+                # the lock already picked the versions for the runtime's Python
+                "--ignore-requires-python",
                 "--requirement",
                 file.name,
             ],
@@ -198,6 +259,38 @@ def clean(out: Path) -> None:
     out.mkdir(parents=True)
 
 
+def build_embedder(out: Path) -> tuple[int, int]:
+    """Build the embedder layer in ``out``; return its unzipped and zipped sizes in bytes."""
+    import hashlib
+
+    from shared.embeddings import (
+        STATIC_TOKENIZER_FILE,
+        STATIC_WEIGHTS_FILE,
+        STATIC_WEIGHTS_SHA256,
+        static_model_dir,
+    )
+
+    clean(out)
+    site = out / "python"
+    keep = runtime_dependencies(REPO_ROOT / "uv.lock", provided=EMBEDDER_UNUSED, group="embedder")
+    wanted = [
+        line
+        for line in group_requirements("embedder").splitlines()
+        if normalize(re.split(r"\s*==", line)[0]) in keep
+    ]
+    install("\n".join(wanted) + "\n", site)
+    prune(site)
+    source = static_model_dir()
+    weights = source / STATIC_WEIGHTS_FILE
+    if hashlib.sha256(weights.read_bytes()).hexdigest() != STATIC_WEIGHTS_SHA256:
+        raise SystemExit(f"{weights} is not the model the evaluation measured")
+    for name in (STATIC_WEIGHTS_FILE, STATIC_TOKENIZER_FILE):
+        target = site / "wordllama" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, target)
+    return unzipped_size(out), zipped_size(out)
+
+
 def build(out: Path) -> tuple[int, int]:
     """Build the layer in ``out``; return its unzipped and zipped sizes in bytes."""
     clean(out)
@@ -222,19 +315,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
-    started = time.perf_counter()
-    unzipped, zipped = build(out)
-    seconds = time.perf_counter() - started
-    sys.stdout.write(
-        f"layer {out}: {unzipped / MB:.1f} MB unzipped (limit {UNZIPPED_LIMIT_BYTES // MB} MB with"
-        f" the function code), {zipped / MB:.1f} MB zipped (limit {ZIPPED_LIMIT_BYTES // MB} MB);"
-        f" built in {seconds:.0f} s\n"
-    )
     errors = []
-    if unzipped > UNZIPPED_LIMIT_BYTES:
-        errors.append("unzipped size is past Lambda's 250 MB quota")
-    if zipped > ZIPPED_LIMIT_BYTES:
-        errors.append("zipped size is past Lambda's 50 MB direct-upload quota")
+    for label, folder, builder in (
+        ("layer", out, build),
+        ("embedder layer", out.parent / EMBEDDER_LAYER_NAME, build_embedder),
+    ):
+        started = time.perf_counter()
+        unzipped, zipped = builder(folder)
+        seconds = time.perf_counter() - started
+        sys.stdout.write(
+            f"{label} {folder}: {unzipped / MB:.1f} MB unzipped (limit"
+            f" {UNZIPPED_LIMIT_BYTES // MB} MB with the function code and the other layers),"
+            f" {zipped / MB:.1f} MB zipped (limit {ZIPPED_LIMIT_BYTES // MB} MB);"
+            f" built in {seconds:.0f} s\n"
+        )
+        if unzipped > UNZIPPED_LIMIT_BYTES:
+            errors.append(f"the {label}'s unzipped size is past Lambda's 250 MB quota")
+        if zipped > ZIPPED_LIMIT_BYTES:
+            errors.append(f"the {label}'s zipped size is past Lambda's 50 MB direct-upload quota")
     for error in errors:
         sys.stderr.write(f"error: {error}\n")
     return 1 if errors else 0

@@ -1,6 +1,7 @@
 """``make admin EMAIL=... PASSWORD=...``: create an admin in the runner's database.
 
-The database is ``DATABASE_URL`` when set, else the local runner's SQLite file. The deploy
+The database is ``DATABASE_URL`` when set, else the local runner's embedded PostgreSQL (started
+for the command, or shared with a running ``make local``). The deploy
 trigger calls the same ``shared.users.service.ensure_admin`` with values from a secret.
 """
 
@@ -17,8 +18,22 @@ def main(argv: list[str]) -> int:
         print("usage: make admin EMAIL=<email> PASSWORD=<12-128 characters>", file=sys.stderr)
         return 2
     email, password = argv
-    LOCAL_DIR.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{LOCAL_DIR / 'stratus.db'}")
+    server = None
+    if not os.environ.get("DATABASE_URL"):
+        from local.postgres import local_database
+
+        server, os.environ["DATABASE_URL"] = local_database(LOCAL_DIR)
+    try:
+        return _create(email, password)
+    finally:
+        if server is not None:
+            from shared.platform import db
+
+            db.reset()
+            server.stop()
+
+
+def _create(email: str, password: str) -> int:
     from shared.platform import db
     from shared.platform.migrate import upgrade
     from shared.users.service import ensure_admin

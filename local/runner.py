@@ -1,8 +1,9 @@
 """The local runner: the whole of Stratus in one process on loopback.
 
-Start order: moto (S3, SQS, SES, Secrets Manager) → the declared resources → the database and
-its migrations → Redis (embedded unless ``REDIS_URL``) → the API on ``PORT`` → one poller per
-worker queue → the schedules. Every function runs its real handler on a real event.
+Start order: moto (S3, SQS, SES, Secrets Manager) → the declared resources → the database
+(embedded PostgreSQL under ``.local/postgres`` unless ``DATABASE_URL``) and its migrations →
+Redis (embedded unless ``REDIS_URL``) → the API on ``PORT`` → one poller per worker queue → the
+schedules. Every function runs its real handler on a real event.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class RunnerConfig:
 
     port: int = 3000
     aws_port: int = 0  # 0: any free port
-    database_url: str | None = None  # default: a SQLite file under .local/
+    database_url: str | None = None  # default: embedded PostgreSQL under .local/ (local.postgres)
     redis_url: str | None = None  # default: an embedded Redis-compatible server
     state_dir: Path = LOCAL_DIR
     function_env: dict[str, str] = field(default_factory=dict)
@@ -99,6 +100,7 @@ class LocalRunner:
         self.moto: MotoServer | None = None
         self.s3proxy: S3Proxy | None = None  # S3 with presigned POST policies enforced
         self.redis_server: Any = None
+        self.postgres: Any = None  # local.postgres.EmbeddedPostgres when DATABASE_URL is unset
         self.http: HttpServer | None = None
         self.provisioned = Provisioned()
         self.pollers: list[Any] = []
@@ -176,6 +178,8 @@ class LocalRunner:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if self.postgres is not None:  # embedded PostgreSQL (local/postgres.py), last
+            self.postgres.stop()
 
     @property
     def url(self) -> str:
@@ -253,7 +257,10 @@ class LocalRunner:
     def _database_url(self) -> str:
         if self.config.database_url:
             return self.config.database_url
-        return f"sqlite:///{self.config.state_dir / 'stratus.db'}"
+        from local.postgres import local_database
+
+        self.postgres, url = local_database(self.config.state_dir)
+        return url
 
     def _redis_url(self) -> str:
         if self.config.redis_url:

@@ -1,28 +1,35 @@
-"""Text embeddings: one interface, two implementations, chosen by ``EMBEDDER``.
+"""Text embeddings: one interface, three implementations, chosen by ``EMBEDDER``.
 
-- :class:`LocalEmbedder` (``EMBEDDER=local``, the default): deterministic feature hashing in
-  pure Python, with no model to download and no numpy. It measures **lexical similarity only**:
-  texts score close when they share words (or, through character trigrams, word forms such as
-  "invoice" and "invoices"); synonyms and paraphrases do not. It serves the local runner, the
-  tests and any stage that needs search without Bedrock.
+- :class:`StaticEmbedder` (``EMBEDDER=static``, the local default, allowed in AWS): a static
+  embedding model (WordLlama ``l2_supercat``, 256 dimensions, MIT) read from the files the
+  ``wordllama`` wheel ships, with no download and no network: the mean of the text's token
+  vectors. It captures meaning ("unpaid bill" finds "the invoice is overdue"); on the labelled
+  set it finds the intended document first for 72 % of the queries (docs/vectors.md).
+- :class:`LocalEmbedder` (``EMBEDDER=local``, local only): deterministic feature hashing in pure
+  Python, with no model and no numpy. It measures **lexical similarity only**: texts score
+  close when they share words (or, through character trigrams, word forms such as "invoice" and
+  "invoices"); synonyms and paraphrases do not.
 - :class:`BedrockEmbedder` (``EMBEDDER=bedrock``): Amazon Titan Text Embeddings V2 on Amazon
   Bedrock, one ``InvokeModel`` call per text, up to ``EMBEDDING_BATCH_SIZE`` calls at a time;
   throttling and a model that is not ready yet are retried by botocore's standard retry mode
   (exponential backoff, full jitter, ``EMBEDDING_MAX_ATTEMPTS`` attempts).
 
-Both return L2-normalized vectors of ``EMBEDDING_DIMENSIONS`` floats, so cosine similarity is
-their dot product. Vectors of the two implementations are not comparable: an index built with
-one must be rebuilt to switch to the other.
+All return L2-normalized vectors of ``EMBEDDING_DIMENSIONS`` floats, so cosine similarity is
+their dot product. Vectors of two implementations are not comparable: an index built with one
+must be rebuilt to switch to another. Documents are embedded chunk by chunk as
+``f"{title}\n{chunk}"`` (:func:`document_text`), so that a title is searchable.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import re
 from collections.abc import Sequence
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 from shared.platform.settings import (
@@ -52,6 +59,8 @@ class EmbeddingError(Exception):
 def get_embedder() -> Embedder:
     """The embedder that ``EmbeddingSettings`` choose, created once per execution environment."""
     settings = get_settings(EmbeddingSettings)
+    if settings.embedder == "static":
+        return StaticEmbedder(settings.embedding_dimensions)
     if settings.embedder == "bedrock":
         return BedrockEmbedder(
             dimensions=settings.embedding_dimensions,
@@ -65,6 +74,112 @@ def get_embedder() -> Embedder:
 def reset_embedder() -> None:
     """Forget the cached embedder (tests and the local runner change the environment)."""
     get_embedder.cache_clear()
+
+
+def document_text(title: str, chunk: str) -> str:
+    """What is embedded for one chunk of a document: its title, a newline, the chunk."""
+    return f"{title}\n{chunk}"
+
+
+def min_score() -> float:
+    """Search results scoring below this are not returned (``SEARCH_MIN_SCORE``, by default the
+    embedder's own: ``shared.platform.settings.DEFAULT_MIN_SCORE``)."""
+    value = get_settings(EmbeddingSettings).search_min_score
+    return float(value) if value is not None else 0.0
+
+
+# --- Static: WordLlama's token vectors, mean-pooled ------------------------------------------
+
+STATIC_WEIGHTS_FILE = "weights/l2_supercat_256.safetensors"
+STATIC_TOKENIZER_FILE = "tokenizers/l2_supercat_tokenizer_config.json"
+STATIC_TENSOR_KEY = "embedding.weight"
+#: The Matryoshka dimensions the model was trained for, up to the 256 the wheel carries.
+STATIC_DIMENSIONS = (64, 128, 256)
+#: sha256 of the weights file (the same in wordllama 0.2.2.post0 and 0.4.0.post1).
+STATIC_WEIGHTS_SHA256 = "64b47a2dc493cb8e85944076601189739852d7b64e0e1eedcb1937a251cd9fd5"
+
+
+def static_model_dir() -> Path:
+    """The folder holding the model's two files: the ``wordllama`` wheel's package folder in
+    the dev environment, or the embedder layer's ``/opt/python/wordllama`` (the same layout, no
+    code) in Lambda. Found without importing the package: ``wordllama``'s own import configures
+    the root logger and its loader looks for the tokenizer in the wrong folder, then downloads."""
+    spec = importlib.util.find_spec("wordllama")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingError("the static model is not installed (the wordllama files)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+class StaticEmbedder:
+    """Mean-pooled static token embeddings (WordLlama ``l2_supercat``), L2-normalized.
+
+    What ``wordllama.WordLlamaInference.embed(texts, norm=True)`` computes: the mean of the
+    text's token vectors (Llama-2 BPE, no special tokens), normalized. ``dimensions`` truncates
+    the model (Matryoshka): 256, 128 or 64. Only local files are read
+    (``tokenizers.Tokenizer.from_file``, ``safetensors.safe_open``): nothing here can open a
+    connection (``tests/unit/test_static_embedder.py`` proves it with a socket guard).
+    Needs numpy, tokenizers and safetensors (the embedder layer in AWS).
+    """
+
+    BATCH = 64
+
+    def __init__(self, dimensions: int = 256, *, model_dir: Path | str | None = None) -> None:
+        if dimensions not in STATIC_DIMENSIONS:
+            raise ValueError(f"dimensions must be one of {STATIC_DIMENSIONS}, not {dimensions}")
+        import numpy as np
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        root = Path(model_dir) if model_dir is not None else static_model_dir()
+        with safe_open(str(root / STATIC_WEIGHTS_FILE), framework="np", device="cpu") as weights:
+            matrix = weights.get_tensor(STATIC_TENSOR_KEY)
+        if matrix.ndim != 2 or matrix.shape[1] < dimensions:
+            raise EmbeddingError(f"unexpected embedding matrix of shape {matrix.shape}")
+        self._np = np
+        # float32 for the sums (the file is float16): 32,000 x 256 x 4 bytes = 33 MB.
+        self._matrix = np.ascontiguousarray(matrix[:, :dimensions], dtype=np.float32)
+        self._tokenizer: Any = Tokenizer.from_file(str(root / STATIC_TOKENIZER_FILE))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        self.dimensions = dimensions
+
+    def embed_array(self, texts: Sequence[str]) -> Any:
+        """A float32 array of shape (len(texts), dimensions), one unit vector per text."""
+        np = self._np
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        # Slices of BATCH texts keep the gathered token vectors small (64 chunks of ~175 tokens
+        # are 11 MB in float32); one call on 2,000 chunks was 2.6 times slower.
+        for start in range(0, len(texts), self.BATCH):
+            self._pool(list(texts[start : start + self.BATCH]), out[start : start + self.BATCH])
+        norms = np.linalg.norm(out, axis=1)
+        # No token at all (""), or tokens whose mean is zero: one fixed direction, as the
+        # LocalEmbedder does, since a zero vector has no cosine.
+        degenerate = norms == 0.0
+        out[degenerate, 0] = 1.0
+        norms[degenerate] = 1.0
+        out /= norms[:, None]
+        return out
+
+    def _pool(self, texts: list[str], out: Any) -> None:
+        """Write the mean token vector of each text into the rows of ``out`` (zero if none)."""
+        np = self._np
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
+        nonempty = lengths > 0
+        if not nonempty.any():
+            return
+        ids = np.fromiter(
+            (i for e in encodings for i in e.ids), dtype=np.int64, count=int(lengths.sum())
+        )
+        np.clip(ids, 0, self._matrix.shape[0] - 1, out=ids)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
+        sums = np.add.reduceat(self._matrix[ids], starts, axis=0)
+        out[nonempty] = sums / lengths[nonempty, None]
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One L2-normalized vector per text, in input order (the ``Embedder`` protocol)."""
+        result: list[list[float]] = self.embed_array(texts).tolist()
+        return result
 
 
 # --- Local: feature hashing ----------------------------------------------------------------

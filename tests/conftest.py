@@ -35,6 +35,35 @@ def lambda_context():
 
 
 @pytest.fixture
+def sent_messages(monkeypatch) -> list[tuple[str, object]]:
+    """Every message the test queued, in order, as ``(queue, JSON body as a dict)``, instead of
+    sending it: sent directly (``shared.platform.queues.send``) or by the outbox
+    (``queues.send_json``)."""
+    import json
+
+    sent: list[tuple[str, object]] = []
+
+    def record(queue: str, body: str, **_: object) -> str:
+        sent.append((queue, json.loads(body)))
+        return f"message-{len(sent)}"
+
+    monkeypatch.setattr("shared.platform.queues.send_json", record)
+    return sent
+
+
+@pytest.fixture
+def redis(monkeypatch):  # type: ignore[no-untyped-def]
+    """fakeredis in place of the Redis client (``shared.platform.cache.redis``)."""
+    import fakeredis
+
+    from shared.platform import cache
+
+    fake = fakeredis.FakeRedis(decode_responses=True)
+    monkeypatch.setattr(cache, "redis", lambda: fake)
+    return fake
+
+
+@pytest.fixture
 def log_lines():
     """The JSON log lines the functions write during the test, parsed."""
     import io
@@ -53,4 +82,4 @@ def log_lines():
     handler.setStream(old)  # type: ignore[attr-defined]
 
 
-from tests.support.services import pg_url, redis_url  # noqa: E402, F401 - shared fixtures
+from tests.support.services import pg_url, redis_url, vector_env  # noqa: E402, F401 - shared fixtures

@@ -38,19 +38,40 @@ def check_layer_dir(directory: Path) -> None:
         )
 
 
+def _layer(scope: Construct, directory: Path, description: str) -> lambda_.LayerVersion:
+    return lambda_.LayerVersion(
+        scope,
+        "Layer",
+        code=lambda_.Code.from_asset(str(directory)),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCH],
+        description=description,
+    )
+
+
 class DependencyLayer(Construct):
     """The layer every function uses: locked dependencies and ``shared/`` (``make layer``)."""
 
     def __init__(self, scope: Construct, id_: str, *, directory: Path) -> None:
         super().__init__(scope, id_)
         check_layer_dir(directory)
-        self.layer = lambda_.LayerVersion(
-            self,
-            "Layer",
-            code=lambda_.Code.from_asset(str(directory)),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCH],
-            description="Stratus runtime dependencies and the shared package",
+        self.layer = _layer(self, directory, "Stratus runtime dependencies and the shared package")
+
+
+class EmbedderLayer(Construct):
+    """The static embedder's layer (``make layer``: numpy, tokenizers, safetensors and the
+    model's files), for the functions that embed text when the stage uses ``embedder=static``:
+    the shared layer stays without numpy."""
+
+    def __init__(self, scope: Construct, id_: str, *, directory: Path) -> None:
+        super().__init__(scope, id_)
+        if not (directory / "python").is_dir():
+            raise ConfigurationError(
+                f"-c embedder=static needs the embedder layer: {directory}/python does not"
+                " exist. Run `make layer`."
+            )
+        self.layer = _layer(
+            self, directory, "Stratus static embedder: numpy, tokenizers, safetensors, WordLlama"
         )
 
 
@@ -76,6 +97,7 @@ class StratusFunction(Construct):
         stage: StageConfig,
         layer: lambda_.ILayerVersion,
         resources: SharedResources,
+        extra_layers: tuple[lambda_.ILayerVersion, ...] = (),
     ) -> None:
         super().__init__(scope, id_)
         declaration = entry.function
@@ -95,7 +117,7 @@ class StratusFunction(Construct):
             architecture=ARCH,
             code=lambda_.Code.from_asset(str(entry.folder), exclude=["__pycache__", "*.pyc"]),
             handler=entry.handler_name,
-            layers=[layer],
+            layers=[layer, *extra_layers],
             description=(declaration.description or f"Stratus {entry.name}")[:256],
             timeout=cdk.Duration.seconds(declaration.timeout_seconds),
             memory_size=declaration.memory_mb,

@@ -1,5 +1,8 @@
-"""The vector store in AWS: an OpenSearch Serverless vector search collection (the default), or
-a managed OpenSearch domain (``-c vector_engine=domain``). docs/vectors.md has the reasons.
+"""The vector store in AWS: an OpenSearch Serverless vector search collection (the default), a
+managed OpenSearch domain (``-c vector_engine=domain``), or pgvector in the RDS database
+(``-c vector_engine=pgvector``: no OpenSearch resource at all; migration 0006 creates the
+extension and the table, as the master user the deploy job runs as may). docs/vectors.md has
+the reasons.
 
 Both are reached only from inside the VPC (the functions that need vectors also need Postgres,
 so they are in it anyway): the collection through an OpenSearch Serverless VPC endpoint, the
@@ -21,7 +24,7 @@ from aws_cdk import aws_opensearchserverless as aoss
 from aws_cdk import aws_opensearchservice as opensearch
 from constructs import Construct
 
-from infra.components.data_plane import Network
+from infra.components.data_plane import Network, Postgres
 from infra.config import CHOICES, ConfigurationError, StageConfig
 
 VECTOR_ENGINES = CHOICES["vector_engine"]
@@ -47,6 +50,7 @@ class VectorStore(Construct):
         *,
         network: Network,
         stage: StageConfig,
+        database: Postgres,
     ) -> None:
         super().__init__(scope, id_)
         engine = stage.vector_engine
@@ -56,6 +60,14 @@ class VectorStore(Construct):
             )
         self.engine = engine
         self.stage = stage
+        if engine == "pgvector":
+            # The vectors are rows of the database: its clients are the store's clients, and
+            # the database grant (the secret, the proxy) is all a function needs.
+            self.clients = database.clients
+            self.endpoint = ""
+            self.arn = ""
+            self.service = "aoss"  # unused: no OpenSearch request is ever signed
+            return
         vpc = network.vpc
         #: The security group a function joins to reach the store.
         self.clients = ec2.SecurityGroup(
@@ -179,6 +191,12 @@ class VectorStore(Construct):
 
     def environment(self) -> dict[str, str]:
         """What a function needs to find the store (``shared.vectors.VectorSettings``)."""
+        if self.engine == "pgvector":
+            return {
+                "VECTOR_STORE": "pgvector",
+                "OPENSEARCH_ENDPOINT": "",
+                "OPENSEARCH_SERVICE": "aoss",
+            }
         return {
             "VECTOR_STORE": "opensearch",
             "OPENSEARCH_ENDPOINT": self.endpoint,
@@ -188,6 +206,8 @@ class VectorStore(Construct):
     def grant(self, function: lambda_.Function) -> None:
         """IAM for ``function``: the collection's data plane (``aoss:APIAccessAll``; what it may
         do there is the data access policy's), or HTTP methods on the domain's indexes."""
+        if self.engine == "pgvector":
+            return  # the function's database need grants the database
         if self.engine == "domain":
             function.add_to_role_policy(
                 iam.PolicyStatement(
@@ -208,7 +228,7 @@ class VectorStore(Construct):
         """The collection's data access policy for ``functions``' roles, made in ``scope`` (their
         stack: the collection's stack must not depend on theirs). None for a domain, whose
         access is IAM alone."""
-        if self.engine == "domain" or not functions:
+        if self.engine != "serverless" or not functions:
             return None
         roles = [function.role.role_arn for function in functions if function.role is not None]
         return aoss.CfnAccessPolicy(

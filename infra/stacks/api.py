@@ -14,7 +14,7 @@ from functions.registry import Registry
 from infra import context
 from infra.components.access import SharedResources
 from infra.components.api import StratusApi
-from infra.components.function import DependencyLayer, StratusFunction
+from infra.components.function import DependencyLayer, EmbedderLayer, StratusFunction
 from infra.components.monitoring import Monitoring
 from infra.components.naming import pascal
 from infra.components.restore_check import RestoreCheck
@@ -22,7 +22,12 @@ from infra.components.schedule import Schedule
 from infra.components.site import Site
 from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
-from infra.config import ConfigurationError, StageConfig, worker_connection_budget
+from infra.config import (
+    EMBEDDER_LAYER_NAME,
+    ConfigurationError,
+    StageConfig,
+    worker_connection_budget,
+)
 from shared.platform.settings import Database
 
 #: Connections one execution environment holds (shared.platform.db's pool; DATABASE_POOL_SIZE
@@ -48,6 +53,13 @@ class ApiStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         layer = DependencyLayer(self, "Dependencies", directory=layer_dir)
+        # The static model only where text is embedded, and only when the stage uses it.
+        embedder_layers: tuple[Any, ...] = ()
+        if stage.embedder == "static":
+            embedder = EmbedderLayer(
+                self, "Embedder", directory=layer_dir.parent / EMBEDDER_LAYER_NAME
+            )
+            embedder_layers = (embedder.layer,)
 
         # Queues first: producers get their URL when their function is made.
         queues = {
@@ -70,6 +82,7 @@ class ApiStack(cdk.Stack):
                 stage=stage,
                 layer=layer.layer,
                 resources=resources,
+                extra_layers=embedder_layers if "embeddings" in entry.function.need_kinds else (),
             )
             for entry in registry
         }

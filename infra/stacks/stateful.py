@@ -68,12 +68,13 @@ class StatefulStack(cdk.Stack):
             ),
         )
         # The vector store and the SES identity exist when a function needs them.
+        database = Postgres(self, "Postgres", network=network, stage=stage)
         vectors = None
         if "vectors" in needs:
-            vectors = VectorStore(self, "Vectors", network=network, stage=stage)
+            vectors = VectorStore(self, "Vectors", network=network, stage=stage, database=database)
         self.data = DataPlane(
             network=network,
-            database=Postgres(self, "Postgres", network=network, stage=stage),
+            database=database,
             cache=Redis(self, "Redis", network=network, stage=stage),
             vectors=vectors,
         )

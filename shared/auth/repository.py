@@ -105,10 +105,8 @@ def revoke_access_token(
     session: Session, *, jti: str, user_id: uuid.UUID, expires_at: datetime
 ) -> None:
     """Deny the access token ``jti`` until ``expires_at`` (again: no change, no error)."""
-    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.dialects.postgresql import insert
 
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
         insert(RevokedToken)
         .values(jti=jti, user_id=user_id, expires_at=expires_at, revoked_at=datetime.now(UTC))

@@ -29,6 +29,8 @@ from shared.platform.observability import logger
 
 STALE_AFTER = timedelta(minutes=15)
 EMBED_BATCH = 64
+#: Written vectors moved into the store's approximate index after each document, at least.
+INDEX_AFTER_INGEST = 2000
 
 Outcome = Literal["ready", "failed", "skipped", "unknown", "deleted"]
 
@@ -131,7 +133,7 @@ def ingest_object(key: str) -> Outcome:
         return "skipped"
     try:
         pieces = _read_and_split(document)
-        vectors = _embed(pieces)
+        vectors = _embed(document.title, pieces)
     except ExtractionError as exc:
         with db.session_scope() as session:
             if repository.release(session, document.id, status="failed", error=str(exc)):
@@ -156,13 +158,15 @@ def _read_and_split(document: Document) -> list[str]:
     return split(extract_text(data, document.content_type))
 
 
-def _embed(pieces: list[str]) -> list[list[float]]:
-    from shared.embeddings import get_embedder
+def _embed(title: str, pieces: list[str]) -> list[list[float]]:
+    """One vector per chunk, of the title and the chunk together (a title is searchable)."""
+    from shared.embeddings import document_text, get_embedder
 
     embedder = get_embedder()
+    texts = [document_text(title, piece) for piece in pieces]
     vectors: list[list[float]] = []
-    for start in range(0, len(pieces), EMBED_BATCH):
-        vectors.extend(embedder.embed(pieces[start : start + EMBED_BATCH]))
+    for start in range(0, len(texts), EMBED_BATCH):
+        vectors.extend(embedder.embed(texts[start : start + EMBED_BATCH]))
     return vectors
 
 
@@ -194,6 +198,9 @@ def _store(document: Document, pieces: list[str], vectors: list[list[float]]) ->
         current.processing_started_at = None
         _notify(session, document, "document_ready")
     logger.info("Document ready", extra={"document_id": str(document.id), "chunks": len(pieces)})
+    # The vectors are searchable already; move written ones into the approximate index now,
+    # at least as many as this document wrote, so that the backlog does not grow.
+    store.index_pending(limit=max(INDEX_AFTER_INGEST, len(pieces)))
     return "ready"
 
 

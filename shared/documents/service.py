@@ -210,8 +210,9 @@ def purge_owner(session: Session, owner_id: uuid.UUID) -> dict[str, int]:
 
 
 def search(session: Session, principal: Principal, request: SearchRequest) -> SearchResponse:
-    """The best chunks of the caller's own ready documents, whatever ``document_ids`` names."""
-    from shared.embeddings import get_embedder
+    """The best chunks of the caller's own ready documents, whatever ``document_ids`` names;
+    none scoring under the embedder's minimum (``SEARCH_MIN_SCORE``)."""
+    from shared.embeddings import get_embedder, min_score
     from shared.vectors import get_vector_store
 
     (vector,) = get_embedder().embed([request.query])
@@ -223,6 +224,8 @@ def search(session: Session, principal: Principal, request: SearchRequest) -> Se
         top_k=min(request.top_k * 3, 150),
         document_ids=wanted,
     )
+    floor = min_score()
+    hits = [hit for hit in hits if hit.score >= floor]
     if not hits:
         return SearchResponse(results=[])
     ids = {uuid.UUID(h.document_id) for h in hits}

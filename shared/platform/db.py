@@ -2,7 +2,8 @@
 
 Postgres is reached through pg8000 (pure Python, no compiled driver in the layer); in AWS the
 connection goes through RDS Proxy, which does the pooling, so the engine keeps a pool of one.
-The local runner's embedded default is a SQLite file.
+Locally it is PostgreSQL too: the runner's embedded server (``local/postgres.py``) on a Unix
+socket (``?unix_sock=...``), or whatever ``DATABASE_URL`` names.
 
 In AWS there is no ``DATABASE_URL``: the URL is built from the proxy's host, the database name
 and the credentials in Secrets Manager (``DATABASE_SECRET_ARN``), with TLS on; every new
@@ -82,25 +83,16 @@ def engine() -> Engine:
 
     settings = get_settings(Database)
     url = database_url()
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    else:
-        kwargs.update(pool_size=settings.database_pool_size, max_overflow=0, pool_recycle=300)
-        if uses_tls():
-            import ssl
+    kwargs: dict[str, Any] = {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": 0,
+        "pool_recycle": 300,
+    }
+    if uses_tls():
+        import ssl
 
-            kwargs["connect_args"] = {"ssl_context": ssl.create_default_context()}
+        kwargs["connect_args"] = {"ssl_context": ssl.create_default_context()}
     eng = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
-
-        @event.listens_for(eng, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-
     _ping_after_idle(eng, settings.database_ping_after_idle_seconds)
     if settings.database_url is None:
 
@@ -182,9 +174,9 @@ def prime() -> None:
 
         configure_mappers()
     settings = get_settings(Database)
-    if settings.database_url is None or not settings.database_url.startswith("sqlite"):
-        import pg8000  # noqa: F401
-        from sqlalchemy.dialects.postgresql import pg8000 as _dialect  # noqa: F401
+    import pg8000  # noqa: F401
+    from sqlalchemy.dialects.postgresql import pg8000 as _dialect  # noqa: F401
+
     if settings.database_url is not None:
         engine()
 

@@ -62,8 +62,8 @@ class Access:
 
 #: What the CDK app sets: instead of ``DATABASE_URL`` and ``REDIS_URL``
 #: (``shared.platform.settings`` builds the URL from them, reading the credentials from Secrets
-#: Manager); for the services the local runner replaces with defaults (the embedded vector
-#: store, the local embedder, moto's SES), where they are.
+#: Manager); for the services the local runner replaces with defaults (the pgvector store on
+#: its embedded PostgreSQL, the static embedder, moto's SES), where they are.
 AWS_ENV_NAMES: dict[str, tuple[str, ...]] = {
     "database": ("DATABASE_SECRET_ARN", "DATABASE_HOST", "DATABASE_NAME", "DATABASE_TLS"),
     "cache": ("REDIS_HOST", "REDIS_PORT", "REDIS_AUTH_SECRET_ARN"),

@@ -51,10 +51,7 @@ def apply(revision: str = "head", engine: Engine | None = None) -> str | None:
     from shared.platform import db
 
     with (engine or db.engine()).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
-            )
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         current = MigrationContext.configure(connection).get_current_revision()
         if current is not None and not _knows(current):
             # The database is ahead of this code: a rollback (CloudFormation runs the previous

@@ -278,7 +278,7 @@ def _record(
 ) -> None:
     now = _now()
     with Session(engine) as session, session.begin():
-        if session.get_bind().dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":  # (the unit tests' SQLite: not)
             # A lost mark only means one more delivery by the relay, which every consumer
             # tolerates: this commit need not wait for its WAL flush (the request's own did).
             session.execute(text("SET LOCAL synchronous_commit = off"))

@@ -1,10 +1,10 @@
 """The vector store: one interface, two adapters.
 
-``EmbeddedVectorStore`` (``shared.vectors.embedded``) searches the ``chunk_vectors`` table
-exactly; it serves the local runner and the tests. ``OpenSearchVectorStore``
-(``shared.vectors.opensearch``) talks to an OpenSearch Serverless collection (or a managed
-domain) in AWS. ``VECTOR_STORE`` picks one; :func:`get_vector_store` builds it once per
-execution environment. Neither adapter, nor numpy nor opensearch-py, is imported until then.
+``PgVectorStore`` (``shared.vectors.pgvector``) keeps the vectors in PostgreSQL with an HNSW
+index: the default locally, and a choice in AWS on the RDS database. ``OpenSearchVectorStore``
+(``shared.vectors.opensearch``) talks to an OpenSearch Serverless collection (the provisioned
+default in AWS) or a managed domain. ``VECTOR_STORE`` picks one; :func:`get_vector_store` builds
+it once per execution environment. Neither adapter is imported until then.
 
 Scores are cosine similarities in [-1, 1], higher is better, whatever the adapter.
 """
@@ -73,6 +73,12 @@ class VectorStore(Protocol):
         """Remove every vector of one document (a no-op when there is none)."""
         ...
 
+    def index_pending(self, limit: int = 2000) -> int:
+        """Finish indexing up to ``limit`` written vectors that are searchable but not in the
+        approximate index yet; return how many (pgvector's writes skip the HNSW graph; the
+        OpenSearch store indexes as it writes and returns 0)."""
+        ...
+
     def delete_owner(self, owner_id: str) -> None:
         """Remove every vector of one owner (the purge after an account is deleted)."""
         ...
@@ -94,17 +100,17 @@ class VectorStore(Protocol):
 @lru_cache(maxsize=1)
 def get_vector_store() -> VectorStore:
     """The vector store of this execution environment, built on first use from
-    :class:`VectorSettings` (the embedded store also reads ``DATABASE_URL`` when it first
-    opens a session; the OpenSearch store reads ``AWS_REGION`` and the boto3 credentials)."""
+    :class:`VectorSettings` (the pgvector store uses ``shared.platform.db``'s database; the
+    OpenSearch store reads ``AWS_REGION`` and the boto3 credentials)."""
     settings = get_settings(VectorSettings)
     if settings.vector_store == "opensearch":
         from shared.platform.settings import Aws
         from shared.vectors.opensearch import OpenSearchVectorStore
 
         return OpenSearchVectorStore.from_settings(settings, region=get_settings(Aws).region)
-    from shared.vectors.embedded import EmbeddedVectorStore
+    from shared.vectors.pgvector import PgVectorStore
 
-    return EmbeddedVectorStore(dimensions=settings.embedding_dimensions)
+    return PgVectorStore(dimensions=settings.embedding_dimensions)
 
 
 def reset() -> None:

@@ -21,20 +21,25 @@ Decisions (docs/vectors.md has the reasons and the sources):
   back when the owner has ``k`` vectors), ``size = top_k``, ``_source`` without the vector.
 - Retries: 429, 502, 503, 504 and connection errors (not TLS errors) are retried with capped
   exponential backoff and full jitter, ``max_attempts`` in all; any other error is raised at
-  once as :class:`~shared.vectors.VectorStoreError`. opensearch-py's own retries are off.
+  once as :class:`~shared.vectors.VectorStoreError`.
+- Client: the five REST calls the adapter makes, signed with botocore's SigV4 signer and sent
+  with urllib3 (both ship with the Lambda runtime), instead of opensearch-py, whose 3.x pulls
+  grpcio and protobuf (18 MB) into the layer for a gRPC transport nothing here uses.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 from shared.vectors import VectorHit, VectorRecord, VectorStoreError
 
@@ -48,6 +53,104 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 VECTOR_FIELD = "vector"
 SOURCE_FIELDS = ["document_id", "owner_id", "chunk_index"]
+
+
+class TransportError(Exception):
+    """OpenSearch answered with an error status (``status_code``), or (``status_code`` None)
+    could not be reached; ``tls`` when the TLS handshake or certificate failed."""
+
+    def __init__(
+        self, status_code: int | None, error: str | None, message: str, *, tls: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error = error
+        self.tls = tls
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any  # parsed JSON, or None for an empty body
+
+
+class Transport(Protocol):
+    """Sends one request (``path`` below the endpoint, ``params`` as the query string)."""
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        body: bytes | None,
+        content_type: str,
+    ) -> Response: ...
+
+
+class SignedTransport:
+    """HTTPS with SigV4 (botocore's signer) over a urllib3 pool, certificates verified.
+
+    ``X-Amz-Content-SHA256`` is signed too: OpenSearch Serverless requires it."""
+
+    def __init__(
+        self, *, endpoint: str, region: str, service: str, credentials: Any, timeout: float
+    ) -> None:
+        import urllib3
+
+        self._endpoint = endpoint.rstrip("/")
+        self._region = region
+        self._service = service
+        self._credentials = credentials
+        self._pool = urllib3.PoolManager(
+            retries=False, timeout=urllib3.Timeout(total=timeout), maxsize=4
+        )
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        body: bytes | None,
+        content_type: str,
+    ) -> Response:
+        import urllib3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        query = f"?{urlencode(sorted(params.items()))}" if params else ""
+        url = f"{self._endpoint}{path}{query}"
+        payload = body or b""
+        request = AWSRequest(
+            method=method,
+            url=url,
+            data=payload,
+            headers={
+                "Content-Type": content_type,
+                "X-Amz-Content-SHA256": hashlib.sha256(payload).hexdigest(),
+            },
+        )
+        SigV4Auth(self._credentials, self._service, self._region).add_auth(request)
+        try:
+            answer = self._pool.request(
+                method, url, body=payload or None, headers=dict(request.headers.items())
+            )
+        except urllib3.exceptions.SSLError as exc:
+            raise TransportError(None, None, f"TLS failed: {exc}", tls=True) from exc
+        except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out
+            raise TransportError(None, None, f"connection failed: {exc}") from exc
+        return response_or_error(answer.status, json.loads(answer.data) if answer.data else None)
+
+
+def response_or_error(status: int, parsed: Any) -> Response:
+    """The response, or :class:`TransportError` with OpenSearch's error type for a status of
+    300 or more."""
+    if status >= 300:
+        error = parsed.get("error") if isinstance(parsed, dict) else None
+        kind = error.get("type") if isinstance(error, dict) else error
+        raise TransportError(status, str(kind) if kind else None, f"{status} {parsed}")
+    return Response(status, parsed)
 
 
 def index_body(dimensions: int) -> dict[str, Any]:
@@ -111,7 +214,8 @@ class OpenSearchVectorStore:
     ``endpoint``: ``https://<collection-id>.<region>.aoss.amazonaws.com`` or a domain's
     endpoint. ``service``: ``aoss`` (Serverless) or ``es`` (a managed domain), which is also the
     SigV4 signing name. ``credentials``: botocore credentials (default: those of the process's
-    boto3 session). ``connection_class``: opensearch-py's connection class (tests inject one).
+    boto3 session). ``transport``: how requests are sent (default: :class:`SignedTransport`;
+    tests inject one).
     """
 
     def __init__(
@@ -123,7 +227,7 @@ class OpenSearchVectorStore:
         region: str,
         dimensions: int,
         credentials: Any | None = None,
-        connection_class: type | None = None,
+        transport: Transport | None = None,
         timeout: float = 10.0,
         max_attempts: int = 4,
         backoff_base: float = 0.2,
@@ -144,7 +248,7 @@ class OpenSearchVectorStore:
         self._host = parts.hostname
         self._port = parts.port or (443 if self._use_ssl else 80)
         self._credentials = credentials
-        self._connection_class = connection_class
+        self._transport = transport
         self._timeout = timeout
         self._max_attempts = max(1, max_attempts)
         self._backoff_base = backoff_base
@@ -172,17 +276,16 @@ class OpenSearchVectorStore:
     # -- the client -------------------------------------------------------------------------
 
     @property
-    def client(self) -> Any:
-        """The opensearch-py client, created on first use (never at import)."""
+    def client(self) -> Transport:
+        """The transport, created on first use (never at import)."""
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._build_client()
-        return self._client
+                    self._client = self._transport or self._build_client()
+        transport: Transport = self._client
+        return transport
 
-    def _build_client(self) -> Any:
-        from opensearchpy import OpenSearch, RequestsAWSV4SignerAuth, RequestsHttpConnection
-
+    def _build_client(self) -> Transport:
         credentials = self._credentials
         if credentials is None:
             from shared.platform.aws import session
@@ -190,28 +293,39 @@ class OpenSearchVectorStore:
             credentials = session().get_credentials()
         if credentials is None:
             raise VectorStoreError("no AWS credentials to sign OpenSearch requests with")
-        return OpenSearch(
-            hosts=[{"host": self._host, "port": self._port}],
-            http_auth=RequestsAWSV4SignerAuth(credentials, self.region, self.service),
-            use_ssl=self._use_ssl,
-            verify_certs=self._use_ssl,
-            ssl_show_warn=self._use_ssl,
-            connection_class=self._connection_class or RequestsHttpConnection,
+        return SignedTransport(
+            endpoint=self.endpoint,
+            region=self.region,
+            service=self.service,
+            credentials=credentials,
             timeout=self._timeout,
-            max_retries=0,  # retried here, with backoff and jitter
-            retry_on_timeout=False,
         )
 
-    def _retrying(self, operation: str, call: Callable[[], T]) -> T:
-        from opensearchpy.exceptions import ConnectionError, SSLError, TransportError
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        ndjson: str | None = None,
+    ) -> Response:
+        data: bytes | None = None
+        content_type = "application/json"
+        if ndjson is not None:
+            data, content_type = ndjson.encode(), "application/x-ndjson"
+        elif body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode()
+        return self.client(method, path, params=params or {}, body=data, content_type=content_type)
 
+    def _retrying(self, operation: str, call: Callable[[], T]) -> T:
         attempt = 1
         while True:
             try:
                 return call()
             except TransportError as exc:
                 transient = (
-                    isinstance(exc, ConnectionError) and not isinstance(exc, SSLError)
+                    exc.status_code is None and not exc.tls
                 ) or exc.status_code in RETRYABLE_STATUSES
                 if not transient or attempt >= self._max_attempts:
                     raise VectorStoreError(f"OpenSearch {operation} failed: {exc}") from exc
@@ -226,21 +340,28 @@ class OpenSearchVectorStore:
         """Create the index when it is missing: checked once per store (per process)."""
         if self._index_ready:
             return
-        client = self.client
+        self.client  # noqa: B018 - built before the lock, which building it takes too
         with self._lock:
             if self._index_ready:
                 return
-            exists = self._retrying("index check", lambda: client.indices.exists(index=self.index))
+            exists = self._retrying("index check", self._index_exists)
             if not exists:
                 self._retrying("index creation", self._create_index)
             self._index_ready = True
 
-    def _create_index(self) -> None:
-        from opensearchpy.exceptions import RequestError
-
+    def _index_exists(self) -> bool:
         try:
-            self.client.indices.create(index=self.index, body=index_body(self.dimensions))
-        except RequestError as exc:
+            self._call("HEAD", f"/{self.index}")
+        except TransportError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
+
+    def _create_index(self) -> None:
+        try:
+            self._call("PUT", f"/{self.index}", body=index_body(self.dimensions))
+        except TransportError as exc:
             if exc.error != "resource_already_exists_exception":  # another process won the race
                 raise
 
@@ -280,15 +401,22 @@ class OpenSearchVectorStore:
     def _bulk_index(self, batch: Sequence[dict[str, Any]]) -> None:
         """One bulk request; items throttled with 429 are sent again, any other failed item
         raises (a bulk response is 200 even when items fail)."""
-        params: dict[str, Any] = {"refresh": "wait_for"} if self.service == "es" else {}
+        params: dict[str, str] = {"refresh": "wait_for"} if self.service == "es" else {}
         pending = list(batch)
         attempt = 1
         while True:
-            response = self._retrying(
-                "bulk index",
-                partial(
-                    self.client.bulk, body=self._bulk_body(pending), index=self.index, params=params
-                ),
+            response = (
+                self._retrying(
+                    "bulk index",
+                    partial(
+                        self._call,
+                        "POST",
+                        f"/{self.index}/_bulk",
+                        params=params,
+                        ndjson=self._bulk_body(pending),
+                    ),
+                ).body
+                or {}
             )
             if not response.get("errors"):
                 return
@@ -318,17 +446,29 @@ class OpenSearchVectorStore:
     def _delete_by_query(self, query: dict[str, Any]) -> None:
         # Serverless takes neither refresh nor conflicts; a domain refreshes so that a search
         # right after a delete no longer sees the vectors.
-        params: dict[str, Any] = (
+        params: dict[str, str] = (
             {"refresh": "true", "conflicts": "proceed"} if self.service == "es" else {}
         )
-        body = {"query": query}
-        response = self._retrying(
-            "delete by query",
-            lambda: self.client.delete_by_query(index=self.index, body=body, params=params),
+        response = (
+            self._retrying(
+                "delete by query",
+                partial(
+                    self._call,
+                    "POST",
+                    f"/{self.index}/_delete_by_query",
+                    params=params,
+                    body={"query": query},
+                ),
+            ).body
+            or {}
         )
         failures = response.get("failures") or []
         if failures:
             raise VectorStoreError(f"OpenSearch delete by query: {len(failures)} failures")
+
+    def index_pending(self, limit: int = 2000) -> int:
+        """Nothing to do: OpenSearch builds its graphs as it indexes (and merges segments)."""
+        return 0
 
     def delete_document(self, document_id: str) -> None:
         """Remove every vector of ``document_id``."""
@@ -383,7 +523,12 @@ class OpenSearchVectorStore:
             owner_id=owner_id, vector=vector, top_k=top_k, document_ids=document_ids
         )
         self._ensure_index()
-        response = self._retrying("search", lambda: self.client.search(index=self.index, body=body))
+        response = (
+            self._retrying(
+                "search", partial(self._call, "POST", f"/{self.index}/_search", body=body)
+            ).body
+            or {}
+        )
         hits: list[VectorHit] = []
         seen: set[tuple[str, int]] = set()
         for hit in response.get("hits", {}).get("hits", []):
@@ -399,4 +544,13 @@ class OpenSearchVectorStore:
         return hits
 
 
-__all__ = ["OpenSearchVectorStore", "cosine_from_score", "index_body"]
+__all__ = [
+    "OpenSearchVectorStore",
+    "Response",
+    "SignedTransport",
+    "Transport",
+    "TransportError",
+    "cosine_from_score",
+    "index_body",
+    "response_or_error",
+]

@@ -1,209 +1,136 @@
-"""Search latency of the embedded vector store: ``python -m tests.bench.search`` (a benchmark, not
-a timed test).
+"""pgvector search at 100,000 chunks of one owner: ``python -m tests.bench.search``
+(``make bench-vectors``; docs/benchmarks.md).
 
-One owner gets 10,000 and then 100,000 random unit vectors (256-d, 50 chunks a document), next
-to another owner's 5,000, in a SQLite file in a temporary folder and, when ``DATABASE_URL`` is
-set, in that database too (its rows are deleted afterwards). For each size it reports the
-upsert rate, the first search after a write (which loads the owner's matrix), and p50/p95 of
-``--queries`` warm searches (after one warm-up): over all the owner's chunks, restricted to
-three documents, restricted to three documents with nothing cached (the SQL ``IN`` path), and
-with the pure-Python fallback (fewer queries). Prints a markdown table.
+A private embedded PostgreSQL (or ``DATABASE_URL``): owner A's ``--chunks`` clustered 256-d unit
+vectors (50 a document) beside owner B's 5,000, loaded in bulk, then the HNSW index built. Through
+``PgVectorStore`` (``shared.platform.db``'s engine), top 10:
+
+- *warm*: p50 / p95 of ``--queries`` searches after a warm-up, for A (HNSW, iterative scan) and B
+  (exact: below ``EXACT_BELOW``), with recall@10 against numpy's exact top 10;
+- *3 documents*: A restricted to three of its documents (exact, on the document index);
+- *first search after a write*: 20 times, upsert 20 chunks of A (committed), then search;
+- *with a backlog*: A with 10,000 written vectors not moved into the graph yet;
+- *after a restart*: the server restarted, a new engine, the first search (buffers cold).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
-from shared.platform import db
-from shared.platform.migrate import upgrade
-from shared.platform.settings import reset_settings
-from shared.vectors import VectorRecord
-from shared.vectors.embedded import EmbeddedVectorStore
 
-CHUNKS_PER_DOCUMENT = 50
-UPSERT_BATCH = 500  # records per upsert call, as the ingest worker would write a large file
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
 
 
-@dataclass
-class Row:
-    database: str
-    chunks: int
-    insert_rate: float
-    cold_ms: float
-    warm: tuple[float, float]
-    filtered: tuple[float, float]
-    filtered_uncached: tuple[float, float]
-    pure_python: tuple[float, float]
-
-
-def unit_vectors(rng: np.random.Generator, count: int, dims: int) -> np.ndarray:
-    vectors = rng.standard_normal((count, dims)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors
-
-
-def p50_p95(samples_ms: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples_ms)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return statistics.median(ordered), p95
-
-
-def timed_ms(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
-
-
-class Owner:
-    """One owner's documents, written in chunks of ``CHUNKS_PER_DOCUMENT``."""
-
-    def __init__(self) -> None:
-        self.id = str(uuid.uuid4())
-        self.documents: list[str] = []
-        self.count = 0
-
-    def records(self, vectors: np.ndarray) -> list[VectorRecord]:
-        records = []
-        for vector in vectors.tolist():
-            index = self.count % CHUNKS_PER_DOCUMENT
-            if index == 0:
-                self.documents.append(str(uuid.uuid4()))
-            records.append(VectorRecord(self.documents[-1], self.id, index, vector))
-            self.count += 1
-        return records
-
-
-def upsert_all(store: EmbeddedVectorStore, records: list[VectorRecord]) -> float:
-    started = time.perf_counter()
-    for start in range(0, len(records), UPSERT_BATCH):
-        store.upsert(records[start : start + UPSERT_BATCH])
-    return len(records) / (time.perf_counter() - started)
-
-
-def bench_database(name: str, url: str, args: argparse.Namespace) -> list[Row]:
-    upgrade(url)
-    os.environ["DATABASE_URL"] = url
-    reset_settings()
-    db.reset()
-    rng = np.random.default_rng(20261126)
-    store = EmbeddedVectorStore(dimensions=args.dims)
-    fallback = EmbeddedVectorStore(dimensions=args.dims, use_numpy=False)
-    owner, other = Owner(), Owner()
-    rows: list[Row] = []
-    try:
-        upsert_all(store, other.records(unit_vectors(rng, args.other, args.dims)))
-        for size in args.sizes:
-            print(f"  {name}: writing {size - owner.count:,} vectors ...", file=sys.stderr)
-            rate = upsert_all(
-                store, owner.records(unit_vectors(rng, size - owner.count, args.dims))
-            )
-            queries = unit_vectors(rng, args.queries + 1, args.dims).tolist()
-
-            def search(query: list[float], documents: list[str] | None = None) -> object:
-                return store.search(
-                    owner_id=owner.id, vector=query, top_k=args.top_k, document_ids=documents
-                )
-
-            cold = []
-            for query in queries[:3]:
-                store.clear_cache()
-                cold.append(timed_ms(partial(search, query)))
-            search(queries[0])  # warm-up
-            warm = [timed_ms(partial(search, query)) for query in queries[1:]]
-
-            def three_documents() -> list[str]:
-                picks = rng.choice(len(owner.documents), size=3, replace=False)
-                return [owner.documents[int(i)] for i in picks]
-
-            filtered = [timed_ms(partial(search, q, three_documents())) for q in queries[1:]]
-            uncached = []
-            for query in queries[1 : 1 + args.uncached_queries]:
-                documents = three_documents()
-                store.clear_cache()
-                uncached.append(timed_ms(partial(search, query, documents)))
-
-            print(f"  {name}: {size:,} chunks, pure Python ...", file=sys.stderr)
-            fallback.clear_cache()
-            fallback.search(owner_id=owner.id, vector=queries[0], top_k=args.top_k)  # loads
-            slow = [
-                timed_ms(partial(fallback.search, owner_id=owner.id, vector=q, top_k=args.top_k))
-                for q in queries[1 : 1 + args.python_queries]
-            ]
-            rows.append(
-                Row(
-                    name,
-                    size,
-                    rate,
-                    statistics.median(cold),
-                    p50_p95(warm),
-                    p50_p95(filtered),
-                    p50_p95(uncached),
-                    p50_p95(slow),
-                )
-            )
-    finally:
-        store.delete_owner(owner.id)
-        store.delete_owner(other.id)
-        db.reset()
-        reset_settings()
-    return rows
-
-
-def table(rows: list[Row], args: argparse.Namespace) -> str:
-    def pair(values: tuple[float, float]) -> str:
-        return f"{values[0]:,.1f} / {values[1]:,.1f}"
-
-    lines = [
-        "| database | owner's chunks | upsert, rows/s | first search after a write, ms "
-        "| warm p50 / p95, ms | 3 documents, p50 / p95, ms "
-        "| 3 documents, uncached, p50 / p95, ms | pure Python, p50 / p95, ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row.database} | {row.chunks:,} | {row.insert_rate:,.0f} | {row.cold_ms:,.0f} "
-            f"| {pair(row.warm)} | {pair(row.filtered)} | {pair(row.filtered_uncached)} "
-            f"| {pair(row.pure_python)} |"
-        )
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--dims", type=int, default=256)
-    parser.add_argument("--other", type=int, default=5_000, help="the other owner's vectors")
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--uncached-queries", type=int, default=20)
-    parser.add_argument("--python-queries", type=int, default=5)
-    parser.add_argument("--top-k", type=int, default=10)
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
+    from shared.platform import db
+    from shared.vectors import VectorRecord
+    from shared.vectors.pgvector import EXACT_BELOW, PgVectorStore
+    from tests.bench.pg import bulk_load, clustered, database
 
-    targets = []
-    with tempfile.TemporaryDirectory() as folder:
-        targets.append(("SQLite", f"sqlite:///{folder}/bench.db"))
-        if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-            targets.append(("Postgres", os.environ["DATABASE_URL"]))
-        rows = [row for name, url in targets for row in bench_database(name, url, args)]
-    command = "python -m tests.bench.search " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(
-        f"`{command.strip()}` ({platform.python_version()}, numpy {np.__version__}, "
-        f"{os.cpu_count()} cores; top_k {args.top_k}, {args.dims}-d, {args.queries} queries "
-        f"warm, {args.uncached_queries} uncached, {args.python_queries} pure Python)\n"
-    )
-    print(table(rows, args))
+    owner_a, owner_b = uuid.uuid4(), uuid.uuid4()
+    with database():
+        vectors_a, vectors_b = clustered(args.chunks, 1), clustered(5000, 2)
+        load = bulk_load([(owner_a, vectors_a), (owner_b, vectors_b)])
+        print(
+            f"loaded {args.chunks:,} + 5,000 chunks: {load['rows_per_s']:,.0f} rows/s without the"
+            f" index; HNSW index built in {load['index_build_s']:.1f} s"
+        )
+        store = PgVectorStore()
+        queries = clustered(args.queries + 20, 3)
+        exact_a = np.argsort(-(queries @ vectors_a.T), axis=1)[:, :10]
+        exact_b = np.argsort(-(queries @ vectors_b.T), axis=1)[:, :10]
+        rows = []
+        for label, owner, exact, docs in (
+            (f"A ({args.chunks:,} chunks, HNSW)", owner_a, exact_a, load["documents"][owner_a]),
+            ("B (5,000 chunks, exact)", owner_b, exact_b, load["documents"][owner_b]),
+        ):
+            for q in queries[:20]:  # warm-up
+                store.search(owner_id=str(owner), vector=q.tolist(), top_k=10)
+            latencies, recalls, counts = [], [], []
+            for i, q in enumerate(queries[20:], 20):
+                t = time.perf_counter()
+                hits = store.search(owner_id=str(owner), vector=q.tolist(), top_k=10)
+                latencies.append(1000 * (time.perf_counter() - t))
+                found = {(uuid.UUID(h.document_id), h.chunk_index) for h in hits}
+                truth = {(docs[j // 50], j % 50) for j in exact[i]}
+                recalls.append(len(found & truth) / 10)
+                counts.append(len(hits))
+            rows.append(
+                (
+                    label,
+                    percentile(latencies, 50),
+                    percentile(latencies, 95),
+                    statistics.mean(recalls),
+                    min(counts),
+                )
+            )
+        print(f"exact below {EXACT_BELOW:,} vectors of an owner")
+        print("| owner | warm p50, ms | warm p95, ms | recall@10 | fewest hits |")
+        print("|---|---:|---:|---:|---:|")
+        for label, p50, p95, recall, fewest in rows:
+            print(f"| {label} | {p50:.1f} | {p95:.1f} | {recall:.3f} | {fewest} |")
+        three = [str(d) for d in load["documents"][owner_a][:3]]
+        latencies = []
+        for q in queries[20:120]:
+            t = time.perf_counter()
+            store.search(owner_id=str(owner_a), vector=q.tolist(), top_k=10, document_ids=three)
+            latencies.append(1000 * (time.perf_counter() - t))
+        print(
+            f"A in 3 documents: p50 {percentile(latencies, 50):.1f} ms,"
+            f" p95 {percentile(latencies, 95):.1f} ms"
+        )
+        after_write = []
+        fresh = clustered(20 * 20, 4)
+        for n in range(20):
+            document = str(uuid.uuid4())
+            store.upsert(
+                [
+                    VectorRecord(document, str(owner_a), i, v)
+                    for i, v in enumerate(fresh[20 * n : 20 * n + 20].tolist())
+                ]
+            )
+            t = time.perf_counter()
+            hits = store.search(owner_id=str(owner_a), vector=fresh[20 * n].tolist(), top_k=10)
+            after_write.append(1000 * (time.perf_counter() - t))
+            assert hits[0].document_id == document, "the new chunk is not found first"
+        print(
+            f"first search after a write of 20 chunks: p50 {percentile(after_write, 50):.1f} ms,"
+            f" p95 {percentile(after_write, 95):.1f} ms, max {max(after_write):.1f} ms"
+            " (the new chunk first every time)"
+        )
+        backlog = clustered(10_000, 6)
+        for start in range(0, 10_000, 2000):
+            document = str(uuid.uuid4())
+            store.upsert(
+                [
+                    VectorRecord(document, str(owner_a), i, v)
+                    for i, v in enumerate(backlog[start : start + 2000].tolist())
+                ]
+            )
+        latencies = []
+        for q in queries[20:120]:
+            t = time.perf_counter()
+            store.search(owner_id=str(owner_a), vector=q.tolist(), top_k=10)
+            latencies.append(1000 * (time.perf_counter() - t))
+        print(
+            f"A with 10,000 written vectors not yet in the graph: p50"
+            f" {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms"
+        )
+        db.reset()
+        t = time.perf_counter()
+        store.search(owner_id=str(owner_a), vector=queries[0].tolist(), top_k=10)
+        print(f"new engine + connection + first search: {1000 * (time.perf_counter() - t):.0f} ms")
     return 0
 
 

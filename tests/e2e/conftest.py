@@ -23,12 +23,14 @@ def start_runner(registry: Registry, config: RunnerConfig) -> LocalRunner:
 
 @pytest.fixture(scope="module", params=["embedded", "real-services"])
 def runner(request, tmp_path_factory) -> Iterator[LocalRunner]:
-    """Stratus as `make local` runs it: SQLite + embedded Redis, or Postgres + Redis."""
+    """Stratus as `make local` runs it: embedded PostgreSQL + embedded Redis, or the test
+    session's Postgres + Redis."""
     state = tmp_path_factory.mktemp("local")
     config = RunnerConfig(port=0, state_dir=state)
     if request.param == "real-services":
         config.database_url = request.getfixturevalue("pg_url")
         config.redis_url = request.getfixturevalue("redis_url")
+        config.function_env.update(request.getfixturevalue("vector_env"))
     runner = start_runner(discover(), config)
     yield runner
     runner.stop()
@@ -55,6 +57,7 @@ def stack(request, tmp_path_factory) -> Iterator[LocalRunner]:
             "ADMIN_EMAIL": ADMIN_EMAIL,
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "RATE_LIMIT_PER_MINUTE": "100000",
+            **request.getfixturevalue("vector_env"),
         },
     )
     runner = start_runner(discover(), config)
@@ -77,6 +80,7 @@ def services(request, tmp_path_factory) -> Iterator[LocalRunner]:
         state_dir=tmp_path_factory.mktemp("services"),
         database_url=request.getfixturevalue("pg_url"),
         redis_url=request.getfixturevalue("redis_url"),
+        function_env=dict(request.getfixturevalue("vector_env")),
     )
     runner = LocalRunner(discover(), config, serve=False)
     runner.start()

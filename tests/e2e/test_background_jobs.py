@@ -520,13 +520,13 @@ def footprint(stack, user_id: str) -> dict[str, int]:
     from shared.auth.models import PasswordResetToken, RefreshToken
     from shared.documents.models import Chunk, Document
     from shared.notifications.models import Notification
-    from shared.vectors.models import ChunkVector
+    from tests.support.services import stored_vectors
 
     owner = uuid.UUID(user_id)
     return {
         "documents": rows(Document, Document.owner_id == owner),
         "chunks": rows(Chunk, Chunk.owner_id == owner),
-        "chunk_vectors": rows(ChunkVector, ChunkVector.owner_id == owner),
+        "chunk_vectors": stored_vectors(user_id),
         "notifications": rows(Notification, Notification.user_id == owner),
         "refresh_tokens": rows(RefreshToken, RefreshToken.user_id == owner),
         "password_reset_tokens": rows(PasswordResetToken, PasswordResetToken.user_id == owner),

@@ -79,7 +79,7 @@ def sqs_event(*bodies: str) -> dict:
 def counts(document_id: str) -> tuple[str, int, int]:
     from shared.documents.models import Chunk, Document
     from shared.platform import db
-    from shared.vectors.models import ChunkVector
+    from tests.support.services import stored_vectors
 
     with db.session_scope() as session:
         document = session.get(Document, uuid.UUID(document_id))
@@ -87,12 +87,8 @@ def counts(document_id: str) -> tuple[str, int, int]:
         chunks = session.scalar(
             select(func.count()).select_from(Chunk).where(Chunk.document_id == document.id)
         )
-        vectors = session.scalar(
-            select(func.count())
-            .select_from(ChunkVector)
-            .where(ChunkVector.document_id == document.id)
-        )
-        return document.status, chunks or 0, vectors or 0
+        vectors = stored_vectors(str(document.owner_id), document_id)
+        return document.status, chunks or 0, vectors
 
 
 def test_the_same_message_delivered_twice_leaves_one_set_of_chunks(env):

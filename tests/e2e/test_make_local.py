@@ -17,13 +17,12 @@ from local.runner import free_port
 pytestmark = pytest.mark.e2e
 
 
-def test_the_runner_process_serves_health_and_stops_cleanly_on_ctrl_c(tmp_path):
-    # Given the runner started as `make local` starts it, on a free port
-    port = free_port()
-    env = dict(os.environ, PORT=str(port), LOCAL_STATE_DIR=str(tmp_path))
+def start_make_local(port: int, state_dir) -> subprocess.Popen[str]:
+    """``python -m local`` on ``port`` with its state under ``state_dir``, on its defaults."""
+    env = dict(os.environ, PORT=str(port), LOCAL_STATE_DIR=str(state_dir))
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "local"],
         cwd=REPO_ROOT,
         env=env,
@@ -31,6 +30,12 @@ def test_the_runner_process_serves_health_and_stops_cleanly_on_ctrl_c(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_the_runner_process_serves_health_and_stops_cleanly_on_ctrl_c(tmp_path):
+    # Given the runner started as `make local` starts it, on a free port
+    port = free_port()
+    proc = start_make_local(port, tmp_path)
     try:
         banner = []
         deadline = time.monotonic() + 60
@@ -57,8 +62,50 @@ def test_the_runner_process_serves_health_and_stops_cleanly_on_ctrl_c(tmp_path):
         # Then it stops cleanly, having logged one line per invocation
         assert proc.returncode == 0, out
         assert "[system-health] 200" in out
-        assert (tmp_path / "stratus.db").exists()  # the embedded database, under its state dir
+        # And its embedded PostgreSQL lives under its state dir, and was stopped with it
+        from local.postgres import EmbeddedPostgres
+
+        assert (tmp_path / "postgres" / "PG_VERSION").exists()
+        assert "postgresql+pg8000://postgres@/stratus?unix_sock=" in text
+        assert not EmbeddedPostgres(tmp_path / "postgres").is_running()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        from local.postgres import EmbeddedPostgres
+
+        leftover = EmbeddedPostgres(tmp_path / "postgres")
+        if leftover.is_running():  # the test failed half-way: stop what it started
+            leftover.state = "adopted"
+            leftover.stop()
+
+
+def test_sigterm_stops_the_runner_and_its_database_cleanly(tmp_path):
+    # Given the runner started as a service manager would, then stopped with SIGTERM
+    from local.postgres import EmbeddedPostgres
+
+    port = free_port()
+    proc = start_make_local(port, tmp_path)
+    server = EmbeddedPostgres(tmp_path / "postgres")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, "the runner exited early"
+            if line.startswith("Ctrl-C stops."):
+                break
+        assert server.is_running()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        # Then it exits 0 and leaves no server behind
+        assert proc.returncode == 0, out
+        assert "stopping..." in out
+        assert not server.is_running()
+        assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if server.is_running():
+            server.state = "adopted"
+            server.stop()

@@ -63,7 +63,7 @@ def left(env, user_id: uuid.UUID) -> dict[str, int]:
     from shared.documents.models import Document
     from shared.notifications.models import Notification
     from shared.platform import db
-    from shared.vectors.models import ChunkVector
+    from tests.support.services import stored_vectors
 
     s3 = boto3.Session().client("s3", endpoint_url=env.moto.endpoint)
     listed = s3.list_objects_v2(
@@ -76,7 +76,7 @@ def left(env, user_id: uuid.UUID) -> dict[str, int]:
 
         return {
             "documents": count(Document, Document.owner_id),
-            "vectors": count(ChunkVector, ChunkVector.owner_id),
+            "vectors": stored_vectors(str(user_id)),
             "notifications": count(Notification, Notification.user_id),
             "objects": listed.get("KeyCount", 0),
         }

@@ -24,6 +24,10 @@ def layer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("layer")
     (directory / "python").mkdir()
     (directory / "python" / "README").write_text("stub layer for the infrastructure tests\n")
+    # and of build/embedder-layer beside it, for -c embedder=static
+    embedder = directory.parent / "embedder-layer" / "python"
+    embedder.mkdir(parents=True, exist_ok=True)
+    (embedder / "README").write_text("stub embedder layer for the infrastructure tests\n")
     return directory
 
 

@@ -389,11 +389,58 @@ def test_a_managed_domain_can_replace_the_collection(synthesized, layer_dir, tmp
         assert function["Properties"]["Environment"]["Variables"]["OPENSEARCH_SERVICE"] == "es"
 
 
+def test_pgvector_on_the_database_replaces_opensearch_with_a_static_embedder(
+    synthesized, layer_dir, tmp_path_factory
+):
+    # Given the deployer's choice of pgvector in RDS and the static embedder: no OpenSearch, no
+    # Bedrock
+    pg_env = synthesize(
+        synthesized.registry,
+        layer_dir=layer_dir,
+        outdir=tmp_path_factory.mktemp("cdk.out.pgvector"),
+        context={"vector_engine": "pgvector", "embedder": "static"},
+    )
+    # Then no collection, no domain, no data access policy exists
+    for kind in (
+        "AWS::OpenSearchServerless::Collection",
+        "AWS::OpenSearchServerless::AccessPolicy",
+        "AWS::OpenSearchServerless::VpcEndpoint",
+        "AWS::OpenSearchService::Domain",
+    ):
+        pg_env.stateful.resource_count_is(kind, 0)
+        pg_env.api.resource_count_is(kind, 0)
+    vector_functions = _needing(pg_env, "vectors")
+    embedding_functions = _needing(pg_env, "embeddings")
+    assert vector_functions and embedding_functions
+    layers = pg_env.resources(pg_env.api, "AWS::Lambda::LayerVersion")
+    (embedder_layer,) = [
+        lid for lid, layer in layers.items() if "embedder" in layer["Properties"]["Description"]
+    ]
+    for entry in pg_env.registry:
+        _, function = pg_env.function(entry.name)
+        props = function["Properties"]
+        actions = actions_of(pg_env.policy_statements(entry.name))
+        assert not any(a.startswith(("aoss:", "es:ESHttp", "bedrock:")) for a in actions), entry
+        attached = {layer["Ref"] for layer in props["Layers"]}
+        # And only the functions that embed text carry the model's layer
+        assert (embedder_layer in attached) is (entry.name in embedding_functions), entry.name
+        variables = props.get("Environment", {}).get("Variables", {})
+        if entry.name in vector_functions:
+            # The vectors live in the database these functions reach already
+            assert variables["VECTOR_STORE"] == "pgvector"
+            assert "DATABASE_SECRET_ARN" in variables and "VpcConfig" in props
+        if entry.name in embedding_functions:
+            assert variables["EMBEDDER"] == "static"
+    # And the deploy job, which creates the extension, runs as the database's master user
+    _, migrate = pg_env.function("system-migrate")
+    assert "DATABASE_SECRET_ARN" in migrate["Properties"]["Environment"]["Variables"]
+
+
 def test_an_unknown_choice_fails_the_synth(synthesized, layer_dir):
     from infra.app import build_app
     from infra.config import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match=r"vector_engine=<serverless\|domain>"):
+    with pytest.raises(ConfigurationError, match=r"vector_engine=<serverless\|domain\|pgvector>"):
         build_app(
             registry=synthesized.registry, layer_dir=layer_dir, context={"vector_engine": "pg"}
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +15,7 @@ from functions.registry import discover
 from shared.platform import aws, db
 from shared.platform.db import normalize_url
 from shared.platform.settings import reset_settings
-from tests.support.services import PG_ADMIN_URL, _admin_engine
+from tests.support.services import fresh_database
 
 JOB = discover()["system-migrate"].function
 PASSWORD = "a strong admin password"
@@ -25,17 +24,8 @@ PASSWORD = "a strong admin password"
 @pytest.fixture
 def empty_pg() -> Iterator[str]:
     """A brand-new database, as RDS hands it over on the first deploy."""
-    name = f"stratus_test_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        db.reset()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import uuid
 from urllib.parse import urlsplit
 
-import pg8000.dbapi
 import pytest
 from botocore.stub import Stubber
 from sqlalchemy import create_engine, text
@@ -15,7 +14,7 @@ from sqlalchemy import create_engine, text
 from infra.lambdas.restore_check import handler as restore_check
 from shared.platform.db import normalize_url
 from shared.platform.migrate import known_revisions, upgrade
-from tests.support.services import _admin_engine
+from tests.support.services import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -23,28 +22,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def restored(pg_url):
     """A database as a restore gives it back: migrated, with the given rows."""
-    name = f"restored_{uuid.uuid4().hex[:8]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = pg_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    engine = create_engine(normalize_url(url))
-    yield url, engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database() as url:
+        upgrade(url)
+        engine = create_engine(normalize_url(url))
+        yield url, engine
+        engine.dispose()
 
 
-def _connect(url: str) -> pg8000.dbapi.Connection:
-    parts = urlsplit(url)
-    return pg8000.dbapi.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        database=parts.path.lstrip("/"),
-    )
+def _connect(engine):
+    """A DBAPI (pg8000) connection, as the restore check opens one."""
+    return engine.raw_connection().driver_connection
 
 
 def _add_admin(engine) -> None:
@@ -60,9 +47,9 @@ def _add_admin(engine) -> None:
 
 
 def test_a_good_copy_passes_and_says_what_it_holds(restored):
-    url, engine = restored
+    _url, engine = restored
     _add_admin(engine)
-    connection = _connect(url)
+    connection = _connect(engine)
     try:
         summary = restore_check.check(connection, known_revisions=known_revisions())
     finally:
@@ -72,8 +59,8 @@ def test_a_good_copy_passes_and_says_what_it_holds(restored):
 
 
 def test_a_copy_without_accounts_fails(restored):
-    url, _ = restored
-    connection = _connect(url)
+    _, engine = restored
+    connection = _connect(engine)
     try:
         with pytest.raises(restore_check.CheckFailed, match="no account"):
             restore_check.check(connection, known_revisions=known_revisions())
@@ -82,9 +69,9 @@ def test_a_copy_without_accounts_fails(restored):
 
 
 def test_a_copy_at_an_unknown_schema_fails(restored):
-    url, engine = restored
+    _url, engine = restored
     _add_admin(engine)
-    connection = _connect(url)
+    connection = _connect(engine)
     try:
         with pytest.raises(restore_check.CheckFailed, match="not one of this code's migrations"):
             restore_check.check(connection, known_revisions={"some-other-revision"})
@@ -109,12 +96,20 @@ def test_the_handler_reports_the_verdict_to_aws_backup(restored, monkeypatch, go
     url, engine = restored
     if good:
         _add_admin(engine)
+    # The connection parameters the handler derives, applied to the test's server (which may
+    # listen on a Unix socket only): everything but the socket is the handler's own.
+    opened: list[dict] = []
+
+    def connect(**parameters):
+        opened.append(parameters)
+        return engine.raw_connection().driver_connection
+
+    monkeypatch.setattr(restore_check, "_connect", connect)
     parts = urlsplit(url)
-    monkeypatch.setattr(restore_check, "restored_host", lambda arn, primary: parts.hostname)
     monkeypatch.setenv("PRIMARY_HOST", "primary.c9xyz.us-east-1.rds.amazonaws.com")
     monkeypatch.setenv("DATABASE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:0:secret:db")
     monkeypatch.setenv("DATABASE_NAME", parts.path.lstrip("/"))
-    monkeypatch.setenv("DATABASE_PORT", str(parts.port or 5432))
+    monkeypatch.setenv("DATABASE_PORT", "5432")
     monkeypatch.setenv("DATABASE_TLS", "false")  # the loopback Postgres; AWS is always TLS
     from shared.platform import aws, secrets
 
@@ -146,7 +141,11 @@ def test_the_handler_reports_the_verdict_to_aws_backup(restored, monkeypatch, go
             None,
         )
         stub.assert_no_pending_responses()
-    # Then the verdict is the check's, with its reason
+    # Then it connected to the restored copy's host, as the master user
+    (parameters,) = opened
+    assert parameters["host"] == "awsbackup-restore-test-1.c9xyz.us-east-1.rds.amazonaws.com"
+    assert parameters["user"] == "postgres"
+    # And the verdict is the check's, with its reason
     assert result["status"] == status
     assert ("1 users" in result["message"]) if good else ("no account" in result["message"])
 

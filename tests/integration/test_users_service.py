@@ -128,22 +128,11 @@ def test_another_admins_cursor_is_refused(session, users):
 def private_pg() -> Iterator[str]:
     """A database of its own, so that the admins below are the only ones there are. (The
     sessions below commit by themselves: their outbox effects are never delivered, no Redis.)"""
-    from sqlalchemy import text
+    from tests.support.services import fresh_database
 
-    from tests.support.services import PG_ADMIN_URL, _admin_engine
-
-    name = f"stratus_test_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    try:
+    with fresh_database() as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _two_admins(engine) -> tuple[User, User]:

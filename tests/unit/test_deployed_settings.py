@@ -67,7 +67,7 @@ def test_each_missing_setting_stops_a_deployed_function(name, variable, environ)
 
 @pytest.mark.parametrize(
     ("need", "variable", "local_value"),
-    [(VECTORS, "VECTOR_STORE", "embedded"), (EMBEDDINGS, "EMBEDDER", "local")],
+    [(EMBEDDINGS, "EMBEDDER", "local")],
 )
 def test_a_local_implementation_is_refused_in_a_deployed_stage(
     need, variable, local_value, environ
@@ -85,12 +85,35 @@ def test_a_local_implementation_is_refused_in_a_deployed_stage(
             function.validate()
 
 
-def test_sqlite_is_refused_in_a_deployed_stage(environ):
+@pytest.mark.parametrize("stage", ["local", "prod"])
+def test_a_database_url_that_is_not_postgres_is_refused(stage, environ):
     from shared.platform.declare import DATABASE
 
+    # Given a SQLite URL, once a supported local database
     function = Function(trigger=ScheduleTrigger("rate(1 hour)"), needs=(DATABASE,))
-    environ({"STAGE": "prod", "DATABASE_URL": "sqlite:///x.db"})
-    with pytest.raises(SettingsError, match="SQLite"):
+    environ({"STAGE": stage, "DATABASE_URL": "sqlite:///x.db"})
+    # Then every stage refuses it: PostgreSQL everywhere
+    with pytest.raises(SettingsError, match="PostgreSQL URL"):
+        function.validate()
+
+
+@pytest.mark.parametrize(
+    ("need", "variable", "choices"),
+    [
+        (VECTORS, "VECTOR_STORE", ("pgvector", "opensearch")),
+        (EMBEDDINGS, "EMBEDDER", ("static", "bedrock")),
+    ],
+)
+def test_deployable_choices_are_accepted_but_must_be_made(need, variable, choices, environ):
+    function = Function(trigger=ScheduleTrigger("rate(1 hour)"), needs=(need,))
+    base = {"AWS_REGION": "us-east-1", "STAGE": "dev", "OPENSEARCH_ENDPOINT": "https://x.aoss"}
+    # Given a deployed stage that names one of the implementations AWS can run: accepted
+    for choice in choices:
+        environ({**base, variable: choice})
+        function.validate()
+    # And one that names none is refused, naming the setting
+    environ(base)
+    with pytest.raises(SettingsError, match=variable):
         function.validate()
 
 

@@ -113,11 +113,20 @@ def clean_settings(monkeypatch):
     reset_embedder()
 
 
-def test_default_embedder_is_local_and_cached(clean_settings):
+def test_default_embedder_is_static_and_cached(clean_settings):
+    from shared.embeddings import StaticEmbedder
+
+    embedder = get_embedder()
+    assert isinstance(embedder, StaticEmbedder)
+    assert embedder.dimensions == 256
+    assert get_embedder() is embedder
+
+
+def test_the_lexical_embedder_is_still_a_local_choice(clean_settings):
+    clean_settings.setenv("EMBEDDER", "local")
     embedder = get_embedder()
     assert isinstance(embedder, LocalEmbedder)
     assert embedder.dimensions == 256
-    assert get_embedder() is embedder
 
 
 def test_bedrock_embedder_from_settings(clean_settings):

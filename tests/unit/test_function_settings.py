@@ -19,6 +19,7 @@ STACK_ENV = {"email": ("APP_URL",)}
 
 # Variables that must parse as something other than a string get a realistic value.
 TYPED = {
+    "DATABASE_URL": "postgresql+pg8000://stratus@127.0.0.1/stratus",
     "DATABASE_TLS": "true",
     "REDIS_PORT": "6379",
     "VECTOR_STORE": "opensearch",

@@ -1,28 +1,35 @@
 """The OpenSearch adapter, without an OpenSearch cluster.
 
-Most tests inject a fake opensearch-py connection class that records each request the client
-sends (method, path, query parameters, body) and answers from a script or like a minimal
-OpenSearch, so the exact requests are asserted. One test lets opensearch-py's real
-``RequestsHttpConnection`` talk to a tiny HTTP server on 127.0.0.1 and checks that every request
-carries a SigV4 signature that verifies, for the right service and region.
+Most tests inject a fake transport that records each request the adapter sends (method, path,
+query parameters, body) and answers from a script or like a minimal OpenSearch, so the exact
+requests, retries and error handling are asserted. One test lets the real transport (botocore's
+SigV4 signer over urllib3) talk to a tiny HTTP server on 127.0.0.1 and checks that every request
+carries a SigV4 signature that verifies, for the right service and region. The behaviour against
+a k-NN engine is the contract suite's (tests/integration/test_vector_store_contract.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from pydantic import ValidationError
 
 from shared.vectors import VectorHit, VectorRecord, VectorSettings, VectorStoreError
-from shared.vectors.opensearch import OpenSearchVectorStore, cosine_from_score, index_body
+from shared.vectors.opensearch import (
+    OpenSearchVectorStore,
+    SignedTransport,
+    TransportError,
+    cosine_from_score,
+    index_body,
+    response_or_error,
+)
 
 OWNER = "0b3c2f64-1111-4a4a-9c9c-000000000001"
 OTHER = "0b3c2f64-2222-4a4a-9c9c-000000000002"
@@ -51,7 +58,6 @@ class FakeCluster:
     scripted: list[tuple[str, str, int, Any]] = field(default_factory=list)
     indices: set[str] = field(default_factory=set)
     search_hits: list[dict[str, Any]] = field(default_factory=list)
-    connection_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def script(self, method: str, path_suffix: str, status: int, payload: Any) -> None:
         self.scripted.append((method, path_suffix, status, payload))
@@ -84,36 +90,20 @@ class FakeCluster:
         return [r for r in self.requests if r.method == method and r.path.endswith(suffix)]
 
 
-def fake_connection(cluster: FakeCluster) -> type:
-    from opensearchpy import Connection
-    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+def fake_transport(cluster: FakeCluster) -> Any:
+    def send(method: str, path: str, *, params: Any, body: bytes | None, content_type: str):
+        text = body.decode() if body else ""
+        parsed: Any = None
+        if text:
+            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+            parsed = lines if path.endswith("/_bulk") else lines[0]
+        cluster.requests.append(Request(method, path, dict(params or {}), parsed))
+        status, payload = cluster.answer(method, path, parsed)
+        if status == CONNECTION_ERROR:
+            raise TransportError(None, None, "connection refused")
+        return response_or_error(status, payload)
 
-    class FakeConnection(Connection):
-        def __init__(self, host: str = "localhost", port: int | None = None, **kwargs: Any):
-            cluster.connection_kwargs = {"host": host, "port": port, **kwargs}
-            known = {"use_ssl", "url_prefix", "timeout", "headers", "http_compress", "opaque_id"}
-            super().__init__(
-                host=host, port=port, **{k: v for k, v in kwargs.items() if k in known}
-            )
-
-        def perform_request(
-            self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None
-        ):
-            text = body.decode() if isinstance(body, bytes) else body
-            parsed: Any = None
-            if text:
-                lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-                parsed = lines if url.endswith("/_bulk") else lines[0]
-            cluster.requests.append(Request(method, url, dict(params or {}), parsed))
-            status, payload = cluster.answer(method, url, parsed)
-            if status == CONNECTION_ERROR:
-                raise OSConnectionError("N/A", "connection refused", None)
-            raw = json.dumps(payload) if payload is not None else ""
-            if not (200 <= status < 300) and status not in ignore:
-                self._raise_error(status, raw, "application/json")
-            return status, {"content-type": "application/json"}, raw
-
-    return FakeConnection
+    return send
 
 
 @pytest.fixture
@@ -138,7 +128,7 @@ def make_store(
         "region": "us-east-1",
         "dimensions": DIMS,
         "credentials": Credentials("AKIDTEST", "secret", "token"),
-        "connection_class": fake_connection(cluster),
+        "transport": fake_transport(cluster),
         "sleep": sleeps.append,
         "jitter": lambda: 1.0,
     }
@@ -508,42 +498,51 @@ def test_other_client_errors_are_not_retried(store, cluster, sleeps, status):
 # -- the client, its auth, and the settings -------------------------------------------------
 
 
-def test_the_client_is_created_lazily_with_tls_and_sigv4_for_the_service(cluster, sleeps):
-    from opensearchpy import RequestsAWSV4SignerAuth
+def test_the_transport_is_created_lazily_with_sigv4_for_the_service(sleeps):
+    from botocore.credentials import Credentials
 
-    store = make_store(cluster, sleeps, region="eu-west-1")
-    assert cluster.connection_kwargs == {}  # nothing built yet
-    store.search(owner_id=OWNER, vector=[1, 0, 0, 0], top_k=1)
-    kwargs = cluster.connection_kwargs
-    assert kwargs["host"] == "abc123.us-east-1.aoss.amazonaws.com"
-    assert kwargs["port"] == 443
-    assert kwargs["use_ssl"] is True
-    assert kwargs["verify_certs"] is True
-    auth = kwargs["http_auth"]
-    assert isinstance(auth, RequestsAWSV4SignerAuth)
-    assert auth.service == "aoss"
-    assert auth.signer.region == "eu-west-1"
+    credentials = Credentials("AKIDTEST", "secret", "token")
+    store = OpenSearchVectorStore(
+        endpoint="https://abc123.us-east-1.aoss.amazonaws.com",
+        index="stratus-chunks",
+        service="aoss",
+        region="eu-west-1",
+        dimensions=DIMS,
+        credentials=credentials,
+    )
+    assert store._client is None  # nothing built yet
+    transport = store.client
+    assert isinstance(transport, SignedTransport)
+    assert (transport._service, transport._region) == ("aoss", "eu-west-1")
+    assert transport._endpoint == "https://abc123.us-east-1.aoss.amazonaws.com"
+    assert transport._credentials is credentials
 
 
-def test_the_signer_uses_the_process_credentials_from_the_environment(monkeypatch, cluster, sleeps):
+def test_the_signer_uses_the_process_credentials_from_the_environment(monkeypatch):
     from shared.platform import aws
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
     aws.reset()
     try:
-        store = make_store(cluster, sleeps, credentials=None, service="es")
-        store.delete_owner(OWNER)
-        auth = cluster.connection_kwargs["http_auth"]
-        assert auth.service == "es"
-        assert auth.signer.credentials.get_frozen_credentials().access_key == "AKIDFROMENV"
+        store = OpenSearchVectorStore(
+            endpoint="https://search.example.com",
+            index="i",
+            service="es",
+            region="us-east-1",
+            dimensions=DIMS,
+        )
+        transport = store.client
+        assert isinstance(transport, SignedTransport)
+        assert transport._service == "es"
+        assert transport._credentials.get_frozen_credentials().access_key == "AKIDFROMENV"
     finally:
         aws.reset()
 
 
-def test_settings_default_to_the_embedded_store_and_serverless():
+def test_settings_default_to_pgvector_locally_and_serverless_for_opensearch():
     settings = VectorSettings()
-    assert settings.vector_store == "embedded"
+    assert settings.vector_store == "pgvector"
     assert settings.opensearch_service == "aoss"
     assert settings.opensearch_index == "stratus-chunks"
     assert settings.embedding_dimensions == 256
@@ -599,72 +598,24 @@ def test_get_vector_store_builds_the_configured_adapter_once(monkeypatch):
 # -- signed for real, over HTTP ---------------------------------------------------------------
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class _StandIn(BaseHTTPRequestHandler):
-    """Answers like OpenSearch would, enough for the adapter; records every request."""
-
-    recorded: list[Recorded]
-    indices: set[str]
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.recorded.append(
-            Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        )
-        path = urlsplit(self.path).path
-        index = path.strip("/").split("/")[0]
-        status: int = 404
-        payload: Any = {"error": "no handler"}
-        if self.command == "HEAD":
-            status, payload = (200 if index in self.indices else 404), None
-        elif self.command == "PUT":
-            self.indices.add(index)
-            status, payload = 200, {"acknowledged": True}
-        elif path.endswith("/_bulk"):
-            count = sum(1 for line in body.splitlines() if b'"index"' in line[:20])
-            status, payload = 200, {"errors": False, "items": [{"index": {"status": 201}}] * count}
-        elif path.endswith("/_delete_by_query"):
-            status, payload = 200, {"deleted": 0, "failures": []}
-        elif path.endswith("/_search"):
-            status, payload = 200, {"hits": {"hits": [hit(DOC_A, 0, 1.5)]}}
-        raw = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(raw)
-
-    do_HEAD = do_GET = do_PUT = do_POST = do_DELETE = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def stand_in() -> Iterator[tuple[str, list[Recorded]]]:
-    recorded: list[Recorded] = []
-    handler = type("Handler", (_StandIn,), {"recorded": recorded, "indices": set()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", recorded
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def stand_in(request) -> Iterator[tuple[str, list[Any]]]:
+    """The stand-in OpenSearch of tests/support/opensearch.py (it verifies signatures too)."""
+    from botocore.credentials import Credentials
+
+    from tests.support.opensearch import OpenSearchStandIn
+
+    credentials = Credentials(
+        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token"
+    )
+    server = OpenSearchStandIn(
+        service=request.param, region="eu-central-1", credentials=credentials
+    )
+    with server.running():
+        yield server.url, server.requests
 
 
-def verify_sigv4(request: Recorded, base_url: str, credentials: Any, region: str, service: str):
+def verify_sigv4(request: Any, base_url: str, credentials: Any, region: str, service: str):
     """Recompute the request's SigV4 signature with botocore; return the credential scope."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -676,8 +627,8 @@ def verify_sigv4(request: Recorded, base_url: str, credentials: Any, region: str
     signed = fields["SignedHeaders"].split(";")
     assert {"host", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"} <= set(signed)
     assert request.headers["x-amz-content-sha256"] == hashlib.sha256(request.body).hexdigest()
-    parts = urlsplit(request.path)
-    url = base_url + parts.path + (f"?{parts.query}" if parts.query else "")
+    query = urlencode(sorted(request.params.items()))
+    url = base_url + request.path + (f"?{query}" if query else "")
     headers = {name: request.headers[name] for name in signed if name != "host"}
     aws_request = AWSRequest(method=request.method, url=url, data=request.body, headers=headers)
     aws_request.context["timestamp"] = request.headers["x-amz-date"]
@@ -685,11 +636,12 @@ def verify_sigv4(request: Recorded, base_url: str, credentials: Any, region: str
     canonical = auth.canonical_request(aws_request)
     expected = auth.signature(auth.string_to_sign(aws_request, canonical), aws_request)
     assert fields["Signature"] == expected, canonical
-    assert dict(parse_qsl(parts.query)) == dict(parse_qsl(urlsplit(url).query))
     return fields["Credential"]
 
 
-@pytest.mark.parametrize("service", ["aoss", "es"])
+@pytest.mark.parametrize(
+    ("stand_in", "service"), [("aoss", "aoss"), ("es", "es")], indirect=["stand_in"]
+)
 def test_requests_are_signed_with_sigv4_over_real_http(stand_in, monkeypatch, service):
     from botocore.credentials import Credentials
 
@@ -709,15 +661,16 @@ def test_requests_are_signed_with_sigv4_over_real_http(stand_in, monkeypatch, se
             region="eu-central-1",
             dimensions=DIMS,
         )
-        # When the adapter creates its index, writes and searches through opensearch-py's own
-        # HTTP connection
+        # When the adapter creates its index, writes and searches through its own transport
+        # (botocore's SigV4 signer over urllib3)
         store.upsert([record(DOC_A, 0, [1, 2, 3, 4])])
         hits = store.search(owner_id=OWNER, vector=[1, 0, 0, 0], top_k=1)
     finally:
         aws.reset()
     # Then the answers went through
-    assert hits == [VectorHit(DOC_A, 0, 0.5)]
-    bulk = "/stratus-chunks/_bulk" + ("?refresh=wait_for" if service == "es" else "")
+    assert [(h.document_id, h.chunk_index) for h in hits] == [(DOC_A, 0)]
+    assert hits[0].score == pytest.approx(1 / math.sqrt(30))
+    bulk = "/stratus-chunks/_bulk"
     replace = ["/stratus-chunks/_delete_by_query"] if service == "aoss" else []
     expected_paths = [
         "/stratus-chunks",
@@ -727,6 +680,7 @@ def test_requests_are_signed_with_sigv4_over_real_http(stand_in, monkeypatch, se
         "/stratus-chunks/_search",
     ]
     assert [r.path for r in recorded] == expected_paths
+    assert recorded[-2].params == ({"refresh": "wait_for"} if service == "es" else {})
     # And every request carries a valid SigV4 signature for that service and region
     credentials = Credentials(
         "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token"

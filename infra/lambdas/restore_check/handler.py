@@ -64,9 +64,13 @@ def _tls() -> tuple[ssl.SSLContext | None, str]:
     return context, " (TLS without server authentication: no RDS CA bundle in the layer)"
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+def _connect(**parameters: Any) -> Any:
     import pg8000.dbapi
 
+    return pg8000.dbapi.connect(**parameters)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     from shared.platform import aws, secrets
     from shared.platform.migrate import known_revisions
     from shared.platform.observability import logger
@@ -81,7 +85,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
         credentials = json.loads(secrets.get(os.environ["DATABASE_SECRET_ARN"], max_age=0))
         # Always TLS in AWS; DATABASE_TLS=false serves the tests' loopback Postgres only.
         tls, caveat = _tls() if os.environ.get("DATABASE_TLS", "true") != "false" else (None, "")
-        connection = pg8000.dbapi.connect(
+        connection = _connect(
             host=host,
             port=int(os.environ.get("DATABASE_PORT", "5432")),
             database=os.environ["DATABASE_NAME"],

@@ -1,4 +1,5 @@
-"""The rules of the Users service, on an in-memory SQLite session and fakeredis (no I/O)."""
+"""The rules of the Users service, on a session of a real PostgreSQL database of their own
+(emptied after each test) and fakeredis."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from shared.auth import passwords, revocation
@@ -25,18 +26,33 @@ from shared.users.schemas import UserUpdate
 
 FAKE_HASH = "not-a-real-hash"  # nothing here logs in: argon2 would only slow the suite down
 
-pytestmark = pytest.mark.usefixtures("sent_messages")  # notifications are queued
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("sent_messages"),  # notifications are queued, not sent
+]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """A migrated database of this module's own: the users below are the only ones there."""
+    from shared.platform.migrate import upgrade
+    from tests.support.services import fresh_database
+
+    with fresh_database() as url:
+        upgrade(url)
+        engine = create_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture
-def session(redis) -> Iterator[Session]:
-    engine = create_engine("sqlite://")
-    # As the runner's SQLite engine does: refresh tokens go with their user (ON DELETE CASCADE)
-    event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
-    Base.metadata.create_all(engine)
+def session(redis, engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as s:
         yield s
-    engine.dispose()
+    present = set(inspect(engine).get_table_names())  # no chunk_vectors without pgvector
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name in present)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
 @pytest.fixture
