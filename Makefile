@@ -12,8 +12,14 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Next.js would report usage to its servers; nothing leaves this machine.
 export NEXT_TELEMETRY_DISABLED := 1
 PY := .venv/bin/python
+# Some shells (this project's CI machines among them) set PYTHONDONTWRITEBYTECODE: every Python
+# process would then compile every module it imports from source, every time (the test suite
+# starts hundreds). Bytecode caches are ignored by git and excluded from every asset.
+unexport PYTHONDONTWRITEBYTECODE
 ENV ?= dev
 PYTEST := $(PY) -m pytest
+# `make test JOBS=2` spreads the suites over pytest-xdist workers (the CDK suite stays on one).
+JOBS ?= 1
 
 .PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval clean web web-install web-build web-check client client-check browser
 
@@ -44,7 +50,7 @@ local: .venv/.installed ## run the whole system on 127.0.0.1:$PORT (default 3000
 	$(PY) -m local
 
 test: lint typecheck web-check ## lint, type-check and run every suite (unit, integration, infra, e2e, browser)
-	$(PYTEST) tests -q
+	$(PYTEST) tests -q $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadgroup)
 	$(MAKE) --no-print-directory browser
 
 lint: .venv/.installed ## ruff lint and format check

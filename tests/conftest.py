@@ -83,3 +83,13 @@ def log_lines():
 
 
 from tests.support.services import pg_url, redis_url, vector_env  # noqa: E402, F401 - shared fixtures
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test`` runs two workers with ``--dist loadgroup``), keep the
+    infrastructure suite on one worker: its session fixtures synthesize the CDK app, which is
+    worth doing once, not once per worker."""
+    infra = pytest.mark.xdist_group("infra")
+    for item in items:
+        if item.nodeid.startswith("tests/infra/"):
+            item.add_marker(infra)

@@ -80,7 +80,9 @@ def connected(limited) -> Iterator[list[httpx.Client]]:
 
 
 def fresh_account(http: httpx.Client, flush: Callable[[], None]) -> Account:
-    """A signed-up member; the budget its sign-up spent (per IP) is forgotten again."""
+    """A signed-up member; the budget its sign-up spent (per IP) is forgotten again, as is what
+    the tests before it spent."""
+    flush()
     account = sign_up(http)
     flush()
     return account

@@ -150,12 +150,19 @@ def stored_vectors(owner_id: str, document_id: str | None = None) -> int:
     return len(hits)
 
 
+def redis_db() -> int:
+    """This test process's Redis logical database: ``TEST_REDIS_DB`` (default 11), plus the
+    pytest-xdist worker's number, so that parallel workers never flush each other's keys."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(os.environ.get("TEST_REDIS_DB", "11")) + int(worker.removeprefix("gw") or 0)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A Redis logical database for this test session, empty before and after."""
     import redis
 
-    url = f"{REDIS_BASE_URL}/{os.environ.get('TEST_REDIS_DB', '11')}"
+    url = f"{REDIS_BASE_URL}/{redis_db()}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:
