@@ -307,7 +307,9 @@ def test_a_replayed_refresh_token_revokes_its_whole_family(client):
     assert refresh(client, other["refresh_token"]).status_code == 200
 
 
-@pytest.mark.parametrize("token", ["garbage", "x" * 512, str(uuid.uuid4())], ids=["garbage", "long", "uuid"])
+@pytest.mark.parametrize(
+    "token", ["garbage", "x" * 512, str(uuid.uuid4())], ids=["garbage", "long", "uuid"]
+)
 def test_an_unknown_refresh_token_is_401(client, token):
     # When a refresh token that was never issued is presented
     response = refresh(client, token)
