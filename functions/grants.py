@@ -55,10 +55,14 @@ QUEUE_CONSUME_ACTIONS = (
 )
 
 
+#: The name of the secret holding the credentials of the database or of Redis, which no
+#: declaration names (the data plane owns it); the local runner gives both by URL instead.
+CREDENTIALS = "<credentials>"
+
+
 def statements(access: Access) -> tuple[Statement, ...]:
-    """The IAM statements one need earns. The database, Redis and vector store needs earn the
-    read of their credentials' secret and the collection's API, which the local runner does not
-    call through an AWS client (its database and Redis are given by URL): nothing here."""
+    """The IAM statements one need earns (the vector store's collection access, granted by its
+    data access policy, is not an IAM action the local runner could check: not here)."""
     match access.kind:
         case "bucket":
             return (
@@ -69,6 +73,8 @@ def statements(access: Access) -> tuple[Statement, ...]:
             return (Statement(QUEUE_SEND_ACTIONS, "queue", access.name),)
         case "secret":
             return (Statement(SECRET_READ_ACTIONS, "secret", access.name),)
+        case "database" | "cache":
+            return (Statement(SECRET_READ_ACTIONS, "secret", CREDENTIALS),)
         case "email":
             return (Statement(EMAIL_SEND_ACTIONS, "email"),)
         case "embeddings":
