@@ -379,7 +379,7 @@ def _forget_inherited_state() -> None:
     (their sockets are the runner's too): a child makes its own on first use. They are kept
     referenced, so that no finaliser ever closes a socket the runner still uses."""
     from shared import embeddings, vectors
-    from shared.platform import aws, cache, db, secrets, settings
+    from shared.platform import aws, cache, db, keyring, observability, secrets, settings
 
     if db.engine.cache_info().currsize:
         _inherited.append(db.engine())
@@ -394,6 +394,8 @@ def _forget_inherited_state() -> None:
     secrets.reset()
     aws.client.cache_clear()
     aws.session.cache_clear()
+    keyring.ring.cache_clear()
+    observability.get_tracer.cache_clear()
     settings.reset_settings()
     embeddings.reset_embedder()
     vectors.reset()
@@ -442,7 +444,8 @@ def _zygote_main(control: socket.socket, registry: Registry) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    _die_with_parent()
+    # No death signal here: it would follow the runner's thread that forked the zygote, not the
+    # runner. The zygote ends on EOF of its control socket, or when the runner kills it.
     _forget_inherited_state()
     with contextlib.suppress(Exception):
         _warm()  # only saves time
@@ -558,7 +561,10 @@ class Zygote:
                 if self._control is None:
                     raise RuntimeError("the runner's zygote is not running")
                 socket.send_fds(self._control, [pickle.dumps(spec)], [theirs.fileno()])
-                (pid,) = struct.unpack("!q", self._control.recv(8))
+                reply = self._control.recv(8)
+                if len(reply) != 8:
+                    raise RuntimeError("the runner's zygote has exited")
+                (pid,) = struct.unpack("!q", reply)
         finally:
             theirs.close()
         return Child(spec.name, pid, ours)
@@ -569,6 +575,11 @@ class Zygote:
                 self._control.close()
                 self._control = None
         if self.pid:
+            # Killed, not only told by EOF: a zygote another runner of this process forked since
+            # holds a copy of this control socket (fork copies every descriptor). Its children
+            # die with it (their death signal).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.pid = 0

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from local.isolation import UndeclaredAccess
+from local.isolation import IsolatedInvoker, UndeclaredAccess
 from local.runner import RunnerConfig
 from tests.e2e.conftest import start_runner
 from tests.support.registries import make_registry
@@ -200,14 +200,42 @@ def test_a_function_past_its_timeout_is_killed_and_answered_as_lambda_answers(is
     assert isinstance(outcome.error, TimeoutError)
     assert str(outcome.error) == "Task timed out after 1.00 seconds"
     assert elapsed < 5
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _alive(before["pid"]):
-        time.sleep(0.05)
-    assert not _alive(before["pid"])
+    _wait_gone(before["pid"])
     # And the next invocation runs in a fresh execution environment
     after = run(isolated, "demo-reader", do="state").result
     assert after["pid"] != before["pid"]
     assert after["invocations"] == 1
+
+
+def test_a_runner_stops_its_processes_while_another_one_holds_copies_of_its_sockets(isolated):
+    # Given two runners' invokers in one process (as the test suites run them), the second's
+    # zygote forked while the first's sockets were open
+    registry = isolated.registry
+    first = IsolatedInvoker(registry)
+    first.start()
+    second = IsolatedInvoker(registry)
+    second.start()
+    try:
+        child = first.invoke(registry["demo-sender"], {"do": "state"}, quiet=True).result["pid"]
+        zygote = first.zygote.pid
+        # When the first stops
+        started = time.monotonic()
+        first.stop()
+        # Then it does so at once, and its zygote and child are gone
+        assert time.monotonic() - started < 5
+        _wait_gone(zygote)
+        _wait_gone(child)
+        # And the second still serves
+        assert second.invoke(registry["demo-sender"], {"do": "state"}, quiet=True).error is None
+    finally:
+        second.stop()
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    assert not _alive(pid), pid
 
 
 def _alive(pid: int) -> bool:
