@@ -21,6 +21,7 @@ handler's modules from the test process.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import signal
@@ -30,7 +31,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -403,6 +404,8 @@ def _forget_inherited_state() -> None:
 
 _inherited: list[Any] = []
 
+#: The needs whose functions call AWS through botocore (the others never make a session).
+AWS_KINDS = frozenset({"bucket", "queue", "secret", "email", "embeddings"})
 #: The AWS services whose models the zygote parses once for all its children.
 WARM_SERVICES = ("s3", "sqs", "secretsmanager", "ses")
 _loader: Any = None
@@ -450,6 +453,10 @@ def _zygote_main(control: socket.socket, registry: Registry) -> None:
     with contextlib.suppress(Exception):
         _warm()  # only saves time
     install_guard()
+    # Everything imported so far is shared with every child: out of the collector's sight, so
+    # that no collection in a child writes to (and so copies) every page of it.
+    gc.collect()
+    gc.freeze()
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
@@ -483,9 +490,16 @@ def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> Non
     from shared.platform import snapstart
 
     snapstart.reseed()  # no two children replay one random state
-    _adopt_warm_loader()
     entry = registry[spec.name]
-    entry.function._instrumented = None  # validated again, in this environment
+    fn = entry.function
+    if fn.need_kinds & AWS_KINDS:
+        _adopt_warm_loader()
+    fn._instrumented = None  # validated again, in this environment
+    if fn.snap_start:
+        # Lambda's init phase, before any invocation and outside its timeout: what SnapStart
+        # runs before the snapshot (``Function.prime``; a step that fails is only logged).
+        fn.prime()
+    _send(sock, READY)
     while True:
         try:
             event = _receive(sock)
@@ -498,6 +512,19 @@ def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> Non
             error = outcome.error or TypeError("the handler's result is not serializable")
             failure = FunctionError(type(error).__name__, str(error))
             _send(sock, Invocation(None, failure, outcome.duration_ms))
+
+
+#: What a child sends once its init phase is over; Lambda's limit on that phase.
+READY = "ready"
+INIT_TIMEOUT_SECONDS = 10
+
+
+class InitFailed(Exception):
+    """A new execution environment did not get through its init phase: ``error`` says why."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class FunctionError(Exception):
@@ -628,56 +655,75 @@ class IsolatedInvoker:
 
     def invoke(self, entry: Entry, event: dict[str, Any], *, quiet: bool = False) -> Invocation:
         fn = entry.function
-        started = time.perf_counter()
-        with self._child(entry) as child:
+        try:
+            child = self._acquire(entry)
+        except InitFailed as failed:
+            outcome = Invocation(None, failed.error, 0.0)
+        else:
+            started = time.perf_counter()
             deadline = time.monotonic() + fn.timeout_seconds
             try:
                 _send(child.sock, event)
-                outcome: Invocation = _receive(child.sock, deadline)
+                outcome = _receive(child.sock, deadline)
             except TimeoutError:
-                child.kill()
-                self._forget(child)
+                self._discard(child)
                 elapsed = (time.perf_counter() - started) * 1000
-                print(
-                    f"! [{entry.name}] killed at its {fn.timeout_seconds} s timeout",
-                    file=sys.stderr,
-                )
-                error: Exception = TimeoutError(
-                    f"Task timed out after {fn.timeout_seconds:.2f} seconds"
-                )
+                say = f"! [{entry.name}] killed at its {fn.timeout_seconds} s timeout"
+                print(say, file=sys.stderr)
+                limit = f"{fn.timeout_seconds:.2f}"
+                error: Exception = TimeoutError(f"Task timed out after {limit} seconds")
                 outcome = Invocation(None, error, elapsed)
             except (EOFError, OSError):
-                child.kill()
-                self._forget(child)
+                self._discard(child)
                 elapsed = (time.perf_counter() - started) * 1000
                 error = FunctionError("Runtime.ExitError", f"{entry.name}: the runtime exited")
                 outcome = Invocation(None, error, elapsed)
+            finally:
+                self._release(child)
         if not quiet:
             report(entry, outcome)
         return outcome
 
-    @contextlib.contextmanager
-    def _child(self, entry: Entry) -> Iterator[Child]:
+    def _acquire(self, entry: Entry) -> Child:
+        """An idle execution environment of ``entry``, or a new one through its init phase."""
         with self._lock:
             idle = self._idle.setdefault(entry.name, [])
-            child = idle.pop() if idle else None
-        if child is None:
-            spec = ChildSpec(
-                entry.name,
-                function_environment(entry, self.environ(), self.addresses),
-                function_grants(entry, self.names()),
-            )
-            child = self.zygote.spawn(spec)
-            with self._lock:
-                self._children[child.pid] = child
-                self.spawned += 1
+            if idle:
+                return idle.pop()
+        spec = ChildSpec(
+            entry.name,
+            function_environment(entry, self.environ(), self.addresses),
+            function_grants(entry, self.names()),
+        )
         try:
-            yield child
-        finally:
-            child.invocations += 1
-            with self._lock:
-                if child.pid in self._children:
-                    self._idle.setdefault(entry.name, []).append(child)
+            child = self.zygote.spawn(spec)
+        except (OSError, RuntimeError) as exc:
+            raise InitFailed(FunctionError("Runtime.Unknown", f"{entry.name}: {exc}")) from exc
+        with self._lock:
+            self._children[child.pid] = child
+            self.spawned += 1
+        try:
+            ready = _receive(child.sock, time.monotonic() + INIT_TIMEOUT_SECONDS)
+        except TimeoutError:
+            self._discard(child)
+            message = f"{entry.name}: its init phase ran past {INIT_TIMEOUT_SECONDS} s"
+            raise InitFailed(FunctionError("Sandbox.Timedout", message)) from None
+        except (EOFError, OSError):
+            self._discard(child)
+            message = f"{entry.name}: the runtime exited during its init phase"
+            raise InitFailed(FunctionError("Runtime.ExitError", message)) from None
+        assert ready == READY, ready
+        return child
+
+    def _release(self, child: Child) -> None:
+        child.invocations += 1
+        with self._lock:
+            if child.pid in self._children:
+                self._idle.setdefault(child.name, []).append(child)
+
+    def _discard(self, child: Child) -> None:
+        child.kill()
+        self._forget(child)
 
     def _forget(self, child: Child) -> None:
         with self._lock:
