@@ -443,15 +443,16 @@ def _adopt_warm_loader() -> None:
         aws.session()._session.register_component("data_loader", _loader)
 
 
-def _zygote_main(control: socket.socket, registry: Registry) -> None:
+def _zygote_main(control: socket.socket, registry: Registry, warm: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     # No death signal here: it would follow the runner's thread that forked the zygote, not the
     # runner. The zygote ends on EOF of its control socket, or when the runner kills it.
     _forget_inherited_state()
-    with contextlib.suppress(Exception):
-        _warm()  # only saves time
+    if warm:
+        with contextlib.suppress(Exception):
+            _warm()  # only saves time
     install_guard()
     # Everything imported so far is shared with every child: out of the collector's sight, so
     # that no collection in a child writes to (and so copies) every page of it.
@@ -514,6 +515,10 @@ def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> Non
             _send(sock, Invocation(None, failure, outcome.duration_ms))
 
 
+#: Execution environments per function at most: Lambda would scale out further, but on a
+#: laptop 20 parallel requests to one function would start 20 processes; past this many, an
+#: invocation waits for the first one free (its wait is not counted in its timeout).
+MAX_ENVIRONMENTS = 4
 #: What a child sends once its init phase is over; Lambda's limit on that phase.
 READY = "ready"
 INIT_TIMEOUT_SECONDS = 10
@@ -557,8 +562,9 @@ class Zygote:
     """The warmed parent: a fork of the runner made before any thread starts, which forks one
     child per execution environment on request."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, warm: bool = True) -> None:
         self.registry = registry
+        self.warm = warm  # False: no warm-up (tests of the processes themselves)
         self.pid = 0
         self._control: socket.socket | None = None
         self._lock = threading.Lock()
@@ -572,7 +578,7 @@ class Zygote:
             code = 0
             try:
                 ours.close()
-                _zygote_main(theirs, self.registry)
+                _zygote_main(theirs, self.registry, self.warm)
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -623,15 +629,17 @@ class IsolatedInvoker:
         *,
         environ: Callable[[], Mapping[str, str]] = lambda: os.environ,
         names: Callable[[], Mapping[tuple[str, str], str]] = dict,
+        warm: bool = True,
     ) -> None:
         self.registry = registry
         self.environ = environ
         self.names = names
-        self.zygote = Zygote(registry)
+        self.zygote = Zygote(registry, warm=warm)
         self.addresses = address_variables(registry)
         self._idle: dict[str, list[Child]] = {}
         self._children: dict[int, Child] = {}
-        self._lock = threading.Lock()
+        self._starting: dict[str, int] = {}
+        self._lock = threading.Condition()
         self.spawned = 0  # children made, for the runner's tests
 
     def start(self) -> None:
@@ -686,10 +694,25 @@ class IsolatedInvoker:
 
     def _acquire(self, entry: Entry) -> Child:
         """An idle execution environment of ``entry``, or a new one through its init phase."""
+        name = entry.name
         with self._lock:
-            idle = self._idle.setdefault(entry.name, [])
-            if idle:
-                return idle.pop()
+            while True:
+                idle = self._idle.setdefault(name, [])
+                if idle:
+                    return idle.pop()
+                running = sum(1 for c in self._children.values() if c.name == name)
+                if running + self._starting.get(name, 0) < MAX_ENVIRONMENTS:
+                    self._starting[name] = self._starting.get(name, 0) + 1
+                    break
+                self._lock.wait()  # as many as allowed are busy: the first one free serves
+        try:
+            return self._start(entry)
+        finally:
+            with self._lock:
+                self._starting[name] -= 1
+                self._lock.notify_all()
+
+    def _start(self, entry: Entry) -> Child:
         spec = ChildSpec(
             entry.name,
             function_environment(entry, self.environ(), self.addresses),
@@ -720,6 +743,7 @@ class IsolatedInvoker:
         with self._lock:
             if child.pid in self._children:
                 self._idle.setdefault(child.name, []).append(child)
+            self._lock.notify_all()
 
     def _discard(self, child: Child) -> None:
         child.kill()
@@ -728,3 +752,4 @@ class IsolatedInvoker:
     def _forget(self, child: Child) -> None:
         with self._lock:
             self._children.pop(child.pid, None)
+            self._lock.notify_all()

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from local.isolation import IsolatedInvoker, UndeclaredAccess
+from local.isolation import MAX_ENVIRONMENTS, IsolatedInvoker, UndeclaredAccess
 from local.runner import RunnerConfig
 from tests.e2e.conftest import start_runner
 from tests.support.registries import make_registry
@@ -39,7 +40,7 @@ class Probe(Function):
             return dict(os.environ)
         if action == "sleep":
             time.sleep(event["seconds"])
-            return "woke"
+            return os.getpid()
         if action == "queue":
             sqs = aws.client("sqs")
             url = sqs.get_queue_url(QueueName="stratus-local-jobs")["QueueUrl"]
@@ -188,6 +189,19 @@ def test_module_state_is_per_function_and_kept_between_invocations(isolated):
     assert module.INVOCATIONS == 0
 
 
+def test_concurrent_invocations_get_environments_of_their_own_up_to_a_cap(isolated):
+    # When six invocations of one function run at once
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(
+            pool.map(lambda _: run(isolated, "demo-sender", do="sleep", seconds=0.3), range(6))
+        )
+    # Then all succeed, on more than one process but no more than the runner's cap
+    assert all(o.error is None for o in outcomes)
+    pids = {o.result for o in outcomes}
+    assert 1 < len(pids) <= MAX_ENVIRONMENTS
+    assert len(isolated.isolation.children("demo-sender")) <= MAX_ENVIRONMENTS
+
+
 def test_a_function_past_its_timeout_is_killed_and_answered_as_lambda_answers(isolated):
     # Given a warm demo-reader (timeout 1 s)
     before = run(isolated, "demo-reader", do="state").result
@@ -211,9 +225,9 @@ def test_a_runner_stops_its_processes_while_another_one_holds_copies_of_its_sock
     # Given two runners' invokers in one process (as the test suites run them), the second's
     # zygote forked while the first's sockets were open
     registry = isolated.registry
-    first = IsolatedInvoker(registry)
+    first = IsolatedInvoker(registry, warm=False)
     first.start()
-    second = IsolatedInvoker(registry)
+    second = IsolatedInvoker(registry, warm=False)
     second.start()
     try:
         child = first.invoke(registry["demo-sender"], {"do": "state"}, quiet=True).result["pid"]
@@ -239,8 +253,9 @@ def _wait_gone(pid: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it has ended)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
