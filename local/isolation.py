@@ -508,11 +508,12 @@ def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> Non
             return
         outcome = invoke(entry, event, quiet=True)
         try:
-            _send(sock, outcome)
-        except Exception:  # an error or a result that does not pickle: as Lambda reports it
+            pickle.loads(pickle.dumps(outcome))  # noqa: S301 - it must come back in the runner
+        except Exception:  # an error or a result that does not travel: as Lambda reports it
             error = outcome.error or TypeError("the handler's result is not serializable")
             failure = FunctionError(type(error).__name__, str(error))
-            _send(sock, Invocation(None, failure, outcome.duration_ms))
+            outcome = Invocation(None, failure, outcome.duration_ms)
+        _send(sock, outcome)
 
 
 #: Execution environments per function at most: Lambda would scale out further, but on a
@@ -685,6 +686,10 @@ class IsolatedInvoker:
                 self._discard(child)
                 elapsed = (time.perf_counter() - started) * 1000
                 error = FunctionError("Runtime.ExitError", f"{entry.name}: the runtime exited")
+                outcome = Invocation(None, error, elapsed)
+            except Exception as exc:  # an answer the runner cannot read (the child checks first)
+                elapsed = (time.perf_counter() - started) * 1000
+                error = FunctionError(type(exc).__name__, f"{entry.name}: unreadable answer")
                 outcome = Invocation(None, error, elapsed)
             finally:
                 self._release(child)

@@ -8,8 +8,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from botocore.exceptions import ClientError
 
-from local.isolation import MAX_ENVIRONMENTS, IsolatedInvoker, UndeclaredAccess
+from local.isolation import MAX_ENVIRONMENTS, FunctionError, IsolatedInvoker, UndeclaredAccess
 from local.runner import RunnerConfig
 from tests.e2e.conftest import start_runner
 from tests.support.registries import make_registry
@@ -27,6 +28,11 @@ from shared.platform import aws
 from shared.platform.declare import Function, ScheduleTrigger, bucket, queue, secret
 
 INVOCATIONS = 0
+
+
+class Odd(Exception):
+    def __init__(self, *, why: str) -> None:
+        super().__init__(why)
 
 
 class Probe(Function):
@@ -48,6 +54,10 @@ class Probe(Function):
         if action == "list":
             found = aws.client("s3").list_objects_v2(Bucket=os.environ["UPLOADS_BUCKET"])
             return found["KeyCount"]
+        if action == "odd":
+            raise Odd(why="an error that pickle cannot rebuild")
+        if action == "missing":
+            aws.client("s3").get_object(Bucket=os.environ["UPLOADS_BUCKET"], Key="no/such/key")
         if action == "put":
             aws.client("s3").put_object(Bucket="stratus-local-uploads", Key="x", Body=b"x")
             return "put"
@@ -156,6 +166,20 @@ def test_a_bucket_level_and_a_secret_beyond_the_declaration_are_refused(isolated
         "secretsmanager:GetSecretValue on secret 'signing-keys' is not declared"
         " (add secret('signing-keys') to its needs)"
     ) in str(signing.error)
+
+
+def test_errors_come_back_to_the_runner_as_lambda_reports_them(isolated):
+    # When demo-reader reads a key that is not in the bucket it may read
+    missing = run(isolated, "demo-reader", do="missing")
+    # Then the AWS error of that declared call reaches the runner, with its code
+    assert isinstance(missing.error, ClientError)
+    assert missing.error.response["Error"]["Code"] == "NoSuchKey"
+    # And an error that cannot travel as itself arrives as its type and message
+    odd = run(isolated, "demo-reader", do="odd")
+    assert isinstance(odd.error, FunctionError)
+    assert (odd.error.error_type, str(odd.error)) == ("Odd", "an error that pickle cannot rebuild")
+    # And the function's environment survived both
+    assert run(isolated, "demo-reader", do="list").error is None
 
 
 def test_a_function_sees_its_own_environment_and_not_another_ones(isolated):
