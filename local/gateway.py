@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
 from functions.registry import Entry, Registry
-from local.invoke import invoke
+from local.invoke import Invoker, invoke
 from local.lambda_context import ACCOUNT_ID, REGION
 from shared.platform.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
 from shared.platform.observability import REQUEST_ID_HEADER
@@ -170,6 +170,7 @@ class Authorizer:
 
     entry: Entry
     ttl_seconds: int
+    invoker: Invoker = invoke
     _cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
 
@@ -178,7 +179,7 @@ class Authorizer:
         result = self._cached(token)
         if result is None:
             event = {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
-            outcome = invoke(self.entry, event)
+            outcome = self.invoker(self.entry, event)
             if outcome.error is not None:
                 if str(outcome.error) == "Unauthorized":
                     return gateway_reply("UNAUTHORIZED", request_id)
@@ -213,15 +214,17 @@ class Gateway:
         *,
         extra_routes: dict[tuple[str, str], Any],
         sites: tuple[Any, ...] = (),
+        invoker: Invoker = invoke,
     ) -> None:
         self.registry = registry
+        self.invoker = invoker  # the runner's: each function in its own processes
         self.extra_routes = extra_routes  # the runner's own pages: /openapi.json, /docs, ...
         # Static files (local.site.StaticSite) for a GET outside the API's paths, as the CDN
         # sends every path the API does not own to the web app's bucket.
         self.sites = sites
         self.api_segments = {r.path.split("/")[1] for _, r in registry.routes}
         auth = registry.authorizers[0] if registry.authorizers else None
-        self.authorizer = Authorizer(auth[0], auth[1].result_ttl_seconds) if auth else None
+        self.authorizer = Authorizer(auth[0], auth[1].result_ttl_seconds, invoker) if auth else None
         # Read when the runner starts, from the environment the functions get (an invalid
         # origin stops the runner here, with the reason).
         self.frontend_origin = Cors().frontend_origin
@@ -300,7 +303,7 @@ class Gateway:
         )
         if len(json.dumps(event)) > MAX_LAMBDA_PAYLOAD:
             return gateway_reply("REQUEST_TOO_LARGE", request_id)
-        outcome = invoke(entry, event)
+        outcome = self.invoker(entry, event)
         if outcome.error is not None or not isinstance(outcome.result, dict):
             return gateway_reply("DEFAULT_5XX", request_id)  # Lambda error: 502 in AWS
         return proxy_reply(outcome.result, request_id)

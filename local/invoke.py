@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,21 @@ def invoke(entry: Entry, event: dict[str, Any], *, quiet: bool = False) -> Invoc
         error = TimeoutError(f"Task timed out after {fn.timeout_seconds:.2f} seconds")
         result = None
         print(f"! [{entry.name}] ran {duration_ms:.0f} ms, over its timeout", file=sys.stderr)
+    outcome = Invocation(result, error, duration_ms)
     if not quiet:
-        print(f"[{entry.name}] {_outcome(result, error)} {duration_ms:.1f} ms", file=sys.stderr)
-    return Invocation(result, error, duration_ms)
+        report(entry, outcome)
+    return outcome
+
+
+#: How the gateway, the pollers and the scheduler invoke a function: :func:`invoke` (in this
+#: process, on the caller's thread) or the runner's ``local.isolation.IsolatedInvoker``.
+Invoker = Callable[..., Invocation]
+
+
+def report(entry: Entry, outcome: Invocation) -> None:
+    """The runner's one line per invocation."""
+    line = f"[{entry.name}] {_outcome(outcome.result, outcome.error)} {outcome.duration_ms:.1f} ms"
+    print(line, file=sys.stderr)
 
 
 def _ensure_event_loop() -> None:
@@ -98,7 +111,7 @@ def main(argv: list[str]) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         try:
             runner.start()
-            outcome = invoke(entry, event)
+            outcome = runner.invoke(entry, event)
         finally:
             runner.stop()
     if outcome.error is not None:

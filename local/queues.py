@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from functions.registry import Entry
-from local.invoke import Invocation, invoke
+from local.invoke import Invocation, Invoker, invoke
 from shared.platform.declare import QueueTrigger
 
 if TYPE_CHECKING:
@@ -131,8 +131,10 @@ class QueuePoller:
         *,
         wait_seconds: int = WAIT_SECONDS,
         quiet: bool = False,
+        invoker: Invoker = invoke,
     ) -> None:
         self.entry = entry
+        self.invoker = invoker
         self.trigger = trigger
         self.queue_url = queue_url
         self.sqs = sqs
@@ -175,7 +177,7 @@ class QueuePoller:
             return 0
         self.received += len(messages)
         event = sqs_event(messages, queue_arn=self.queue_arn, region=self.sqs.meta.region_name)
-        invocation = invoke(self.entry, event, quiet=self.quiet)
+        invocation = self.invoker(self.entry, event, quiet=self.quiet)
         outcome = batch_outcome(invocation, (m["MessageId"] for m in messages))
         if outcome.reason is not None:
             self._say(

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from functions.registry import REPO_ROOT, Registry
-from local.aws import MotoServer, Provisioned, aws_environment, provision
+from functions.registry import REPO_ROOT, Entry, Registry
+from local.aws import MotoServer, Provisioned, aws_environment, physical_name, provision
 from local.gateway import Gateway, HttpServer, Reply
+from local.invoke import Invocation, invoke
+from local.isolation import IsolatedInvoker
 from local.s3proxy import Credentials, S3Proxy
 
 LOCAL_DIR = REPO_ROOT / ".local"
@@ -63,6 +65,9 @@ class RunnerConfig:
     function_env: dict[str, str] = field(default_factory=dict)
     schedules: bool = True
     web_dir: Path | None = None  # the exported web app to serve on the runner's origin
+    #: Each function in processes of its own (local/isolation.py); False: every function on the
+    #: runner's threads, sharing its environment (a debugger's breakpoint in a handler).
+    isolated: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> RunnerConfig:
@@ -80,6 +85,7 @@ class RunnerConfig:
             function_env=passthrough,
             state_dir=Path(env.get("LOCAL_STATE_DIR") or LOCAL_DIR),
             web_dir=_web_dir(env.get("WEB_DIR")),
+            isolated=env.get("LOCAL_ISOLATION", "processes").lower() != "threads",
         )
 
 
@@ -107,11 +113,16 @@ class LocalRunner:
         self.scheduler: Any = None
         self._stop = threading.Event()
         self._saved_env: dict[str, str | None] = {}
+        self.isolation: IsolatedInvoker | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.isolated:
+            # First, before any thread of the runner starts: the zygote is forked from here.
+            self.isolation = IsolatedInvoker(self.registry, names=self._resource_names)
+            self.isolation.start()
         self.moto = MotoServer(self.config.aws_port or free_port())
         self.moto.start()
         self._set_env(aws_environment(self.moto.endpoint))
@@ -141,7 +152,8 @@ class LocalRunner:
         if not self.serve:
             return
         self._start_workers()
-        self.http = HttpServer(Gateway(self.registry, extra_routes={}), self.config.port)
+        gateway = Gateway(self.registry, extra_routes={}, invoker=self.invoke)
+        self.http = HttpServer(gateway, self.config.port)
         self.http.gateway.extra_routes = self._runner_routes()
         self.http.gateway.sites = self._sites()
         assert self.s3proxy is not None
@@ -165,6 +177,8 @@ class LocalRunner:
             poller.stop()
         if self.http is not None:
             self.http.stop()
+        if self.isolation is not None:
+            self.isolation.stop()
         if self.redis_server is not None:
             self.redis_server.shutdown()
             self.redis_server.server_close()
@@ -180,6 +194,24 @@ class LocalRunner:
                 os.environ[key] = value
         if self.postgres is not None:  # embedded PostgreSQL (local/postgres.py), last
             self.postgres.stop()
+
+    def invoke(self, entry: Entry, event: dict[str, Any], *, quiet: bool = False) -> Invocation:
+        """Invoke ``entry`` as the runner does: in its own processes unless ``isolated`` is off."""
+        if self.isolation is not None:
+            return self.isolation.invoke(entry, event, quiet=quiet)
+        return invoke(entry, event, quiet=quiet)
+
+    def _resource_names(self) -> dict[tuple[str, str], str]:
+        """Physical name, URL or ARN -> declared name, for the guard's messages and checks."""
+        names: dict[tuple[str, str], str] = {}
+        for name, physical in self.provisioned.buckets.items():
+            names[("bucket", physical)] = name
+        for name in self.provisioned.queue_urls:
+            names[("queue", physical_name(name))] = name
+        for name, arn in self.provisioned.secret_arns.items():
+            names[("secret", arn)] = name
+            names[("secret", physical_name(name))] = name
+        return names
 
     @property
     def url(self) -> str:
@@ -245,10 +277,8 @@ class LocalRunner:
             aws.client("secretsmanager").put_secret_value(
                 SecretId=secret_arn, SecretString=json.dumps({"email": email, "password": password})
             )
-        from local.invoke import invoke
-
         for entry, _ in self.registry.deploy_jobs:
-            outcome = invoke(entry, {}, quiet=True)
+            outcome = self.invoke(entry, {}, quiet=True)
             if outcome.error is not None:
                 raise RuntimeError(f"deploy job {entry.name} failed") from outcome.error
             if outcome.result and outcome.result.get("admin") in {"created", "exists"}:
@@ -286,12 +316,13 @@ class LocalRunner:
         assert self.moto is not None
         sqs = boto3.Session().client("sqs", endpoint_url=self.moto.endpoint)
         for entry, trigger in self.registry.queues:
-            poller = QueuePoller(
-                entry, trigger, self.provisioned.queue_urls[trigger.queue], sqs, self._stop
-            )
+            url = self.provisioned.queue_urls[trigger.queue]
+            poller = QueuePoller(entry, trigger, url, sqs, self._stop, invoker=self.invoke)
             poller.start()
             self.pollers.append(poller)
-        self.scheduler = Scheduler(self.registry, self._stop, enabled=self.config.schedules)
+        self.scheduler = Scheduler(
+            self.registry, self._stop, enabled=self.config.schedules, invoker=self.invoke
+        )
         self.scheduler.start()
 
     def _runner_routes(self) -> dict[tuple[str, str], Any]:

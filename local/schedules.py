@@ -24,7 +24,7 @@ from typing import Any
 
 from functions.registry import Entry, Registry
 from local.aws import physical_name
-from local.invoke import Invocation, invoke
+from local.invoke import Invocation, Invoker, invoke
 from local.lambda_context import ACCOUNT_ID, REGION
 from shared.platform.declare import ScheduleTrigger
 
@@ -157,6 +157,7 @@ class Scheduler:
         enabled: bool = True,
         time_scale: float = 1.0,
         quiet: bool = False,
+        invoker: Invoker = invoke,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, not {time_scale}")
@@ -165,6 +166,7 @@ class Scheduler:
         self.stop_event = stop
         self.time_scale = time_scale
         self.quiet = quiet
+        self.invoker = invoker
         self.jobs: dict[str, ScheduledJobRun] = {}
         problems = []
         for entry, trigger in pairs:
@@ -209,7 +211,7 @@ class Scheduler:
         job = self.jobs.get(name)
         if job is None:
             raise KeyError(f"no scheduled function named {name!r}; known: {sorted(self.jobs)}")
-        return invoke(job.entry, scheduled_event(job.entry), quiet=self.quiet)
+        return self.invoker(job.entry, scheduled_event(job.entry), quiet=self.quiet)
 
     def _run(self, job: ScheduledJobRun) -> None:
         assert job.interval is not None
@@ -218,7 +220,7 @@ class Scheduler:
         # A fixed rate, as EventBridge keeps it: a slow run delays nothing but itself, and runs
         # missed while one was in progress are skipped rather than bunched up.
         while not self.stop_event.wait(max(0.0, due - time.monotonic())):
-            invocation = invoke(job.entry, scheduled_event(job.entry), quiet=self.quiet)
+            invocation = self.invoker(job.entry, scheduled_event(job.entry), quiet=self.quiet)
             if invocation.error is not None:
                 # Not retried: EventBridge invokes asynchronously and Lambda would retry twice.
                 print(

@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 
+from functions.grants import BEDROCK_ACTIONS, BUCKET_ACTIONS, BUCKET_OBJECT_ACTIONS
 from infra.components.data_plane import DATABASE_NAME, Network, Postgres, Redis
 from infra.components.email import EmailSender
 from infra.components.recovery import RestoreTesting
@@ -29,14 +30,6 @@ from shared.platform.declare import Access
 from shared.platform.settings import TITAN_V2_MODEL_ID as BEDROCK_MODEL_ID
 
 T = TypeVar("T")
-
-#: What each level of bucket access allows on the bucket's objects (shared.documents,
-#: shared.users.purge and shared.maintenance use no other object operation).
-BUCKET_OBJECT_ACTIONS: dict[str, tuple[str, ...]] = {
-    "read": ("s3:GetObject",),
-    "write": ("s3:PutObject",),
-    "read_write": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
-}
 
 
 @dataclass(frozen=True)
@@ -133,7 +126,7 @@ def grant(
             )
             # Listing lets a missing key answer 404 rather than 403.
             function.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+                iam.PolicyStatement(actions=list(BUCKET_ACTIONS), resources=[bucket.bucket_arn])
             )
             value = bucket.bucket_name
         case "queue":
@@ -174,7 +167,7 @@ def grant(
                 stack = cdk.Stack.of(function)
                 function.add_to_role_policy(
                     iam.PolicyStatement(
-                        actions=["bedrock:InvokeModel"],
+                        actions=list(BEDROCK_ACTIONS),
                         resources=[
                             stack.format_arn(
                                 service="bedrock",

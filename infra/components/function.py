@@ -9,6 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.grants import base_environment
 from functions.registry import Entry
 from infra.components.access import SharedResources, grant, placement
 from infra.components.retention import LOG_RETENTION
@@ -132,12 +133,12 @@ class StratusFunction(Construct):
             vpc=network.vpc if network else None,
             vpc_subnets=network.subnets if network else None,
             security_groups=network.security_groups if network else None,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": entry.service,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "STAGE": stage.name,
-                "APP_VERSION": project_version(),
-            },
+            environment=base_environment(
+                service=entry.service,
+                stage=stage.name,
+                version=project_version(),
+                metrics_namespace=METRICS_NAMESPACE,
+            ),
         )
         for access in declaration.needs:
             grant(self.function, access, resources, stage)

@@ -177,3 +177,26 @@ def actions_of(statements: list[dict[str, Any]]) -> set[str]:
         action = statement["Action"]
         found.update([action] if isinstance(action, str) else action)
     return found
+
+
+#: The services whose calls the local runner checks against ``functions/grants.py``.
+RUNNER_CHECKED = ("s3:", "sqs:", "secretsmanager:", "ses:", "bedrock:")
+
+
+def grant_mismatches(env: Synthesized) -> dict[str, tuple[set[str], set[str]]]:
+    """Every function whose role allows other actions, on the services the local runner checks,
+    than the grants table earns it: name -> (allowed by the role, earned by the table)."""
+    from functions.grants import statements, trigger_statements
+
+    found = {}
+    for entry in env.registry:
+        fn = entry.function
+        earned = [s for access in fn.needs for s in statements(access)]
+        earned += trigger_statements(fn.trigger)
+        expected = {a for s in earned for a in s.actions if a.startswith(RUNNER_CHECKED)}
+        allowed = {
+            a for a in actions_of(env.policy_statements(entry.name)) if a.startswith(RUNNER_CHECKED)
+        }
+        if allowed != expected:
+            found[entry.name] = (allowed, expected)
+    return found

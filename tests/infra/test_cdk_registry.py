@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared.platform.declare import Bucket, Secret
-from tests.infra.synth import Synthesized, actions_of, synthesize
+from tests.infra.synth import Synthesized, actions_of, grant_mismatches, synthesize
 from tests.support.registries import ALLOW_ALL_AUTHORIZER, make_registry
 
 pytestmark = pytest.mark.infra
@@ -245,6 +245,12 @@ def test_needs_become_environment_variables_and_grants(custom):
     assert "s3:GetObject" in ingest_actions
     assert "s3:PutObject" not in ingest_actions
     assert "s3:DeleteObject" not in ingest_actions
+
+
+def test_each_role_allows_what_the_local_runner_allows_and_no_more(custom):
+    # The local runner refuses every call its grants table (functions/grants.py) does not earn;
+    # the synthesized roles allow exactly those actions, on the services it checks.
+    assert grant_mismatches(custom) == {}
 
 
 def test_schedule_invokes_its_function(custom):

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from infra.config import stage_config, worker_connection_budget
-from tests.infra.synth import Synthesized, actions_of, synthesize
+from tests.infra.synth import Synthesized, actions_of, grant_mismatches, synthesize
 
 pytestmark = pytest.mark.infra
 
@@ -343,6 +343,12 @@ def test_only_the_embedding_functions_may_invoke_the_one_bedrock_model(env):
         assert "foundation-model/amazon.titan-embed-text-v2:0" in json.dumps(statement["Resource"])
         _, function = env.function(entry.name)
         assert function["Properties"]["Environment"]["Variables"]["EMBEDDER"] == "bedrock"
+
+
+def test_each_role_allows_what_the_local_runner_allows_and_no_more(env):
+    # The local runner refuses every call its grants table (functions/grants.py) does not earn;
+    # each real function's role allows exactly those actions, on the services it checks.
+    assert grant_mismatches(env) == {}
 
 
 def test_mail_goes_out_from_the_verified_identity_only(env):
