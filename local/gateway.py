@@ -106,7 +106,9 @@ def build_event(
     for name, value in query:
         multi_query.setdefault(name, []).append(value)
     content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
-    binary = is_binary(content_type)
+    # A text body that is not UTF-8 goes on as its bytes (base64), never decoded with U+FFFD:
+    # the function refuses it (shared.platform.http.text_errors).
+    encoded = bool(body) and (is_binary(content_type) or not _is_utf8(body))
     now = datetime.now(UTC)
     user_agent = next((v for k, v in headers if k.lower() == "user-agent"), None)
     request_context: dict[str, Any] = {
@@ -139,11 +141,17 @@ def build_event(
         "pathParameters": path_params or None,
         "stageVariables": None,
         "requestContext": request_context,
-        "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace"))
-        if body
-        else None,
-        "isBase64Encoded": binary and bool(body),
+        "body": (base64.b64encode(body).decode() if encoded else body.decode()) if body else None,
+        "isBase64Encoded": encoded,
     }
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def policy_allows(policy: dict[str, Any], arn: str) -> bool:
@@ -291,7 +299,9 @@ class Gateway:
             path=path,
             resource=route.path,
             path_params=params,
-            query=parse_qsl(split.query, keep_blank_values=True),
+            # Bytes that are not UTF-8 stay lone surrogates, which the function refuses (422),
+            # rather than U+FFFD, which it would take for text.
+            query=parse_qsl(split.query, keep_blank_values=True, errors="surrogateescape"),
             headers=headers,
             body=body,
             source_ip=ip,

@@ -8,8 +8,11 @@ response, plus the CORS headers when a frontend origin is configured (``FRONTEND
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -225,6 +228,74 @@ def build_app(*routers: APIRouter, **kwargs: Any) -> FastAPI:
 # ---- the caller --------------------------------------------------------------------------------
 
 
+# ---- text that is not text ---------------------------------------------------------------------
+# The contract: text in every body and query field is valid Unicode without NUL, else 422. Checked
+# here, on the event, before the app decodes anything: a JSON ``"\u0000"`` or a lone surrogate
+# (``"\ud800"``) would otherwise reach the database (a 500, the statement logged), and bytes that
+# are not UTF-8 would be decoded with U+FFFD and stored so. The local gateway hands such bytes on
+# as they came (a base64 body, query values with lone surrogates: ``local.gateway``).
+
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+NOT_UTF8 = "Not valid UTF-8."
+NOT_TEXT = "Text must be valid Unicode without NUL (U+0000)."
+
+
+def _strings(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every string of a decoded JSON document (keys included) with its location."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [(loc, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            yield where, item
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                here = (*where, _NOT_TEXT.sub("?", key))
+                yield here, key
+                stack.append((here, child))
+        elif isinstance(item, list):
+            stack.extend(((*where, i), child) for i, child in enumerate(item))
+
+
+def text_errors(event: dict[str, Any]) -> list[FieldError]:
+    """Where the request's query, path parameters and body hold something that is not text."""
+    errors: list[FieldError] = []
+    for part, params in (
+        ("query", event.get("multiValueQueryStringParameters") or {}),
+        ("query", event.get("queryStringParameters") or {}),
+        ("path", event.get("pathParameters") or {}),
+    ):
+        for name, values in params.items():
+            items = values if isinstance(values, list) else [values]
+            if any(_NOT_TEXT.search(str(v)) for v in (name, *items)):
+                error = FieldError(loc=(part, _NOT_TEXT.sub("?", str(name))), msg=NOT_TEXT)
+                if error not in errors:
+                    errors.append(error)
+    body = event.get("body")
+    if not body:
+        return errors
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body)
+        except ValueError:
+            return [*errors, FieldError(loc=("body",), msg="Not valid base64.")]
+    else:
+        raw = str(body).encode("utf-8", "surrogatepass")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return [*errors, FieldError(loc=("body",), msg=NOT_UTF8)]
+    if "\\" not in text and not _NOT_TEXT.search(text):
+        return errors  # no escape and no bad character: nothing to decode into one
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return errors  # not JSON: the route says so (a 422 of its own)
+    for where, string in _strings(document, ("body",)):
+        if _NOT_TEXT.search(string):
+            errors.append(FieldError(loc=where, msg=NOT_TEXT))
+    return errors
+
+
 def principal_from_event(event: dict[str, Any]) -> Principal:
     """Read the principal from ``requestContext.authorizer``; functions never parse tokens."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
@@ -411,6 +482,15 @@ class HttpFunction(Function):
                         "Too many requests: slow down.", retry_after=decision.retry_after
                     )
                     return _problem_result(to_problem(refusal), request_id, limit_headers)
+        bad_text = text_errors(event)
+        if bad_text:
+            invalid = Problem(
+                status=422,
+                detail="The request is not valid.",
+                request_id=request_id,
+                errors=bad_text,
+            )
+            return _problem_result(invalid, request_id, limit_headers)
         response: dict[str, Any] = self._adapter()(event, context)
         headers = response.get("headers")
         if headers is None:
@@ -440,8 +520,6 @@ def _rate_limit(event: dict[str, Any]) -> Decision | None:
 
 def _problem_result(problem: Problem, request_id: str, headers: dict[str, str]) -> dict[str, Any]:
     """A Lambda proxy result for ``problem``, for refusals made before the app runs."""
-    import json
-
     return {
         "statusCode": problem.status,
         "headers": {
