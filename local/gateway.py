@@ -351,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
                 ip=self.client_address[0],
             )
         except Exception as exc:
-            print(f"! local runner failed to emulate this request: {exc!r}")
+            print(f"! local runner failed to emulate this request: {type(exc).__name__}")
             reply = self.server.gateway.with_cors(gateway_reply("DEFAULT_5XX", str(uuid.uuid4())))
         self.send_response(reply.status)
         for name, value in reply.headers:

@@ -39,7 +39,9 @@ from shared.platform.errors import (
 from shared.platform.identity import Principal, Role
 from shared.platform.observability import (
     REQUEST_ID_HEADER,
+    failure_keys,
     is_sane_request_id,
+    log_failure,
     logger,
     request_id_var,
     set_request_id,
@@ -190,7 +192,7 @@ def to_problem(exc: BaseException) -> Problem:
             headers=dict(exc.headers or {}),
         )
     if not isinstance(exc, AppError):
-        logger.exception("Unhandled error while serving the request")
+        log_failure("Unhandled error while serving the request", exc)
     return problem_for(exc, request_id)
 
 
@@ -513,8 +515,8 @@ def _rate_limit(event: dict[str, Any]) -> Decision | None:
     try:
         key = ratelimit.key_for(user_id=user_id, client_ip=client_ip)
         return ratelimit.hit(cache.redis(), key, limit=limit)
-    except ratelimit.RateLimitUnavailable:
-        logger.warning("Rate limiter unavailable: failing open", exc_info=True)
+    except ratelimit.RateLimitUnavailable as exc:
+        logger.warning("Rate limiter unavailable: failing open", extra=failure_keys(exc))
         return None
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from shared.platform.declare import Access, DeployTrigger, Function, ScheduleTrigger, Trigger
-from shared.platform.observability import is_sane_request_id, logger, set_request_id
+from shared.platform.observability import is_sane_request_id, log_failure, logger, set_request_id
 from shared.platform.settings import Observability, Settings
 
 JobResult = dict[str, Any] | None
@@ -78,8 +78,8 @@ class _Job(Function):
         started = time.perf_counter()
         try:
             result = self._job()
-        except Exception:
-            logger.exception(f"{self._label} failed", extra=log_keys)
+        except Exception as exc:
+            log_failure(f"{self._label} failed", exc, **log_keys)
             raise
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.platform import snapstart
 from shared.platform.declare import Access, Function, QueueTrigger
-from shared.platform.observability import is_sane_request_id, logger, set_request_id
+from shared.platform.observability import is_sane_request_id, log_failure, logger, set_request_id
 from shared.platform.queues import REQUEST_ID_ATTRIBUTE
 from shared.platform.settings import Observability, Settings
 
@@ -221,8 +221,8 @@ class QueueWorker(Function, Generic[M]):
                 self._handler(message, record=record)
             else:
                 self._handler(message)
-        except Exception:
-            logger.exception("Record handler failed; failing this record", extra=log_keys)
+        except Exception as exc:
+            log_failure("Record handler failed; failing this record", exc, **log_keys)
             raise
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info("Record processed", extra={**log_keys, "duration_ms": duration_ms})

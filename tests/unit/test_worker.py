@@ -107,7 +107,9 @@ def test_a_failing_record_and_an_invalid_body_fail_only_themselves(
     (handler_failed,) = lines_with(log_lines, "Record handler failed")
     assert handler_failed["correlation_id"] == "req-poison"
     assert handler_failed["level"] == "ERROR"
-    assert "cannot render document poison" in handler_failed["exception"]
+    assert handler_failed["error_at"].startswith("test_worker.py:")  # what failed where,
+    assert "exception" not in handler_failed  # but no message, no traceback
+    assert "cannot render document poison" not in json.dumps(log_lines())
     # and the invalid body is logged with its message id as request id and what was wrong
     (invalid,) = lines_with(log_lines, "Message body does not match Thumbnail")
     assert invalid["correlation_id"] == "m-invalid"
@@ -408,7 +410,8 @@ def test_a_failing_scheduled_job_raises_and_logs_the_error(lambda_context, log_l
         job.handler(SCHEDULED_EVENT, lambda_context)
     (failed,) = lines_with(log_lines, "Scheduled job failed")
     assert failed["correlation_id"] == SCHEDULED_EVENT["id"]
-    assert "database is gone" in failed["exception"]
+    assert (failed["error"], "exception" in failed) == ("RuntimeError", False)
+    assert "database is gone" not in json.dumps(log_lines())
 
 
 def test_a_scheduled_job_invoked_without_an_event_id_gets_a_fresh_request_id(lambda_context):
