@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Lock, Thread
 from typing import Any
@@ -31,6 +32,7 @@ from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
 from functions.registry import Entry, Registry
 from local.invoke import invoke
 from local.lambda_context import ACCOUNT_ID, REGION
+from shared.platform.errors import PROBLEM_CONTENT_TYPE, Problem
 from shared.platform.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
 from shared.platform.observability import REQUEST_ID_HEADER
 from shared.platform.settings import Cors
@@ -334,6 +336,10 @@ def proxy_reply(result: dict[str, Any], request_id: str) -> Reply:
     return Reply(int(result.get("statusCode", 502)), headers, body)
 
 
+#: The methods the gateway serves; any other gets a 501 problem (``_Handler.send_error``).
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -353,6 +359,24 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:
             print(f"! local runner failed to emulate this request: {type(exc).__name__}")
             reply = self.server.gateway.with_cors(gateway_reply("DEFAULT_5XX", str(uuid.uuid4())))
+        self._write(reply)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server answers by itself (a method it has no handler for, such as TRACE or
+        CONNECT; a malformed request line; headers too long) as a problem, never its HTML page."""
+        request_id = str(uuid.uuid4())
+        detail = {
+            HTTPStatus.NOT_IMPLEMENTED: "This method is not supported.",
+        }.get(HTTPStatus(code), HTTPStatus(code).description or HTTPStatus(code).phrase)
+        problem = Problem(status=code, detail=detail, request_id=request_id)
+        headers = [("Content-Type", PROBLEM_CONTENT_TYPE), (REQUEST_ID_HEADER, request_id)]
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            headers.append(("Allow", ", ".join(_METHODS)))
+        reply = Reply(code, headers, json.dumps(problem.body()).encode(), gateway_response=True)
+        self.close_connection = True
+        self._write(self.server.gateway.with_cors(reply))
+
+    def _write(self, reply: Reply) -> None:
         self.send_response(reply.status)
         for name, value in reply.headers:
             if name.lower() not in {"content-length", "connection"}:

@@ -3,6 +3,8 @@ lax types are 422 problems, and nothing of them reaches the database."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -47,3 +49,29 @@ def test_is_active_0_is_refused_and_the_account_stays_active(client):
     assert [e["loc"] for e in problem_422(refused)["errors"]] == [["body", "is_active"]]
     assert client.get(f"/users/{member.id}", headers=root.headers).json()["is_active"] is True
     assert client.get("/auth/me", headers=member.headers).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW"])
+def test_a_method_the_gateway_does_not_serve_is_a_problem_not_html(client, method):
+    import socket
+
+    # raw: an HTTP client would refuse to send some of these as they are
+    host, port = client.base_url.host, client.base_url.port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"{method} /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        raw = b""
+        while b"\r\n\r\n" not in raw or not raw.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (h.split(":", 1) for h in header_lines)}
+    assert status_line.split()[1] == "501", raw
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["status"] == 501
+    assert problem["request_id"] == headers["x-request-id"]
+    assert "GET" in headers["allow"]
+    assert b"<html" not in raw.lower()
