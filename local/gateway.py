@@ -336,7 +336,7 @@ def proxy_reply(result: dict[str, Any], request_id: str) -> Reply:
     return Reply(int(result.get("statusCode", 502)), headers, body)
 
 
-#: The methods the gateway serves; any other gets a 501 problem (``_Handler.send_error``).
+#: The methods the gateway serves; any other gets a 405 problem (``_Handler.send_error``).
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
@@ -365,13 +365,17 @@ class _Handler(BaseHTTPRequestHandler):
         """What http.server answers by itself (a method it has no handler for, such as TRACE or
         CONNECT; a malformed request line; headers too long) as a problem, never its HTML page."""
         request_id = str(uuid.uuid4())
-        detail = {
-            HTTPStatus.NOT_IMPLEMENTED: "This method is not supported.",
-        }.get(HTTPStatus(code), HTTPStatus(code).description or HTTPStatus(code).phrase)
-        problem = Problem(status=code, detail=detail, request_id=request_id)
         headers = [("Content-Type", PROBLEM_CONTENT_TYPE), (REQUEST_ID_HEADER, request_id)]
-        if code == HTTPStatus.NOT_IMPLEMENTED:
-            headers.append(("Allow", ", ".join(_METHODS)))
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
+            # A method no route has: 405, with the methods the resource has (or all served).
+            code = HTTPStatus.METHOD_NOT_ALLOWED
+            path = urlsplit(self.path).path or "/"
+            allowed = self.server.gateway.methods_at(path) or list(_METHODS)
+            headers.append(("Allow", ", ".join(allowed)))
+            detail = f"{self.command} is not allowed here."
+        else:
+            detail = HTTPStatus(code).description or HTTPStatus(code).phrase
+        problem = Problem(status=code, detail=detail, request_id=request_id)
         reply = Reply(code, headers, json.dumps(problem.body()).encode(), gateway_response=True)
         self.close_connection = True
         self._write(self.server.gateway.with_cors(reply))

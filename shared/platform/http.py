@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_type_hints
 
 from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Request
 from fastapi.dependencies.utils import get_flat_params
@@ -379,6 +379,10 @@ class HttpFunction(Function):
         responses[422] = _problem_content("Invalid input")
         summary, _, description = (fn.__doc__ or "").strip().partition("\n")
         self.description = summary
+        returned = get_type_hints(fn).get("return")
+        # An endpoint that answers a bare Response (202, 204) sends no body: declare none.
+        bare = isinstance(returned, type) and issubclass(returned, Response)
+        extra: dict[str, Any] = {"response_class": Response} if bare else {}
         self.router.add_api_route(
             route.path,
             fn,
@@ -389,6 +393,7 @@ class HttpFunction(Function):
             dependencies=dependencies,
             responses=responses,
             openapi_extra={"security": [{"bearerAuth": []}]} if route.auth else None,
+            **extra,
         )
         added = self.router.routes[-1]
         assert isinstance(added, APIRoute)

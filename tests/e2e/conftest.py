@@ -93,7 +93,7 @@ def services(request, tmp_path_factory) -> Iterator[LocalRunner]:
 def log_scan() -> Iterator[LogCollector]:
     """Every log line of the e2e run (functions, runner, libraries), scanned at the end of the
     session for secrets and personal data (``tests.support.log_scan``): a leak fails the run.
-    ``tests/e2e/test_fuzz.py`` also scans what was collected up to its end."""
+    ``tests/e2e/test_hostile_input.py`` also scans what was collected up to its end."""
     collector = LogCollector()
     collector.install()
     yield collector
