@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_type_hints
 
-from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Query, Request
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from mangum import Mangum
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.platform import snapstart
@@ -296,6 +297,23 @@ def text_errors(event: dict[str, Any]) -> list[FieldError]:
         if _NOT_TEXT.search(string):
             errors.append(FieldError(loc=where, msg=NOT_TEXT))
     return errors
+
+
+# ---- pagination parameters ---------------------------------------------------------------------
+
+
+def _decimal_digits(value: object) -> object:
+    """A query integer is decimal digits and nothing else: not ``1.0``, `` 5``, ``+5`` or
+    ``5_0``, which a lax int would take."""
+    if isinstance(value, str) and not re.fullmatch("[0-9]{1,9}", value):
+        raise ValueError("an integer in decimal digits")
+    return value
+
+
+#: ``?limit=``: 1-100, default 20 (the contract's pagination).
+PageLimit = Annotated[int, Query(ge=1, le=100), BeforeValidator(_decimal_digits)]
+#: ``?cursor=``: the opaque cursor of the previous page.
+PageCursor = Annotated[str | None, Query(max_length=1024)]
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal:

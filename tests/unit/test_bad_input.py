@@ -186,3 +186,13 @@ def test_well_formed_ids_in_a_search_body_still_pass_validation(registry, lambda
     ] == ids
     with pytest.raises(ValidationError):
         SearchRequest.model_validate({"query": "q", "document_ids": ["not-a-uuid"]})
+
+
+@pytest.mark.parametrize("name", ["documents-list", "notifications-list", "users-list"])
+@pytest.mark.parametrize("value", ["1.0", " 5", "+5", "5_0", "true", "1e1"])
+def test_a_query_integer_is_decimal_digits_only(registry, lambda_context, redis, name, value):
+    path = {"documents-list": "/documents", "notifications-list": "/notifications"}
+    event = event_for("GET", path.get(name, "/users"), authorizer=ADMIN)
+    event["queryStringParameters"] = {"limit": value}
+    event["multiValueQueryStringParameters"] = {"limit": [value]}
+    assert_refused(registry, name, event, ("query", "limit"), lambda_context)
