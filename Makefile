@@ -21,7 +21,7 @@ PYTEST := $(PY) -m pytest
 # `make test JOBS=2` spreads the suites over pytest-xdist workers (the CDK suite stays on one).
 JOBS ?= 1
 
-.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval clean web web-install web-build web-check client client-check browser
+.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval clean web web-install web-build web-check client client-check browser fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ infra: .venv/.installed ## infrastructure tests (CDK assertions)
 
 e2e: .venv/.installed ## end-to-end tests through the local runner over HTTP
 	$(PYTEST) tests/e2e -q
+
+fuzz: .venv/.installed ## schemathesis, every check and phase, 5 minutes a role (member, admin, viewer)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} FUZZ_ROLES=member,admin,viewer $(PYTEST) tests/e2e/test_hostile_input.py -q -k "schemathesis or log_line"
 
 layer: .venv/.installed ## build the dependency layer into build/layer (no Docker)
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m layers.build

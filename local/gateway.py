@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Lock, Thread
 from typing import Any
@@ -31,6 +32,7 @@ from functions.gateway import BINARY_MEDIA_TYPES, GATEWAY_RESPONSES
 from functions.registry import Entry, Registry
 from local.invoke import Invoker, invoke
 from local.lambda_context import ACCOUNT_ID, REGION
+from shared.platform.errors import PROBLEM_CONTENT_TYPE, Problem
 from shared.platform.http import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
 from shared.platform.observability import REQUEST_ID_HEADER
 from shared.platform.settings import Cors
@@ -106,7 +108,9 @@ def build_event(
     for name, value in query:
         multi_query.setdefault(name, []).append(value)
     content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
-    binary = is_binary(content_type)
+    # A text body that is not UTF-8 goes on as its bytes (base64), never decoded with U+FFFD:
+    # the function refuses it (shared.platform.http.text_errors).
+    encoded = bool(body) and (is_binary(content_type) or not _is_utf8(body))
     now = datetime.now(UTC)
     user_agent = next((v for k, v in headers if k.lower() == "user-agent"), None)
     request_context: dict[str, Any] = {
@@ -139,11 +143,17 @@ def build_event(
         "pathParameters": path_params or None,
         "stageVariables": None,
         "requestContext": request_context,
-        "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace"))
-        if body
-        else None,
-        "isBase64Encoded": binary and bool(body),
+        "body": (base64.b64encode(body).decode() if encoded else body.decode()) if body else None,
+        "isBase64Encoded": encoded,
     }
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def policy_allows(policy: dict[str, Any], arn: str) -> bool:
@@ -294,7 +304,9 @@ class Gateway:
             path=path,
             resource=route.path,
             path_params=params,
-            query=parse_qsl(split.query, keep_blank_values=True),
+            # Bytes that are not UTF-8 stay lone surrogates, which the function refuses (422),
+            # rather than U+FFFD, which it would take for text.
+            query=parse_qsl(split.query, keep_blank_values=True, errors="surrogateescape"),
             headers=headers,
             body=body,
             source_ip=ip,
@@ -327,6 +339,10 @@ def proxy_reply(result: dict[str, Any], request_id: str) -> Reply:
     return Reply(int(result.get("statusCode", 502)), headers, body)
 
 
+#: The methods the gateway serves; any other gets a 405 problem (``_Handler.send_error``).
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -344,8 +360,30 @@ class _Handler(BaseHTTPRequestHandler):
                 ip=self.client_address[0],
             )
         except Exception as exc:
-            print(f"! local runner failed to emulate this request: {exc!r}")
+            print(f"! local runner failed to emulate this request: {type(exc).__name__}")
             reply = self.server.gateway.with_cors(gateway_reply("DEFAULT_5XX", str(uuid.uuid4())))
+        self._write(reply)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server answers by itself (a method it has no handler for, such as TRACE or
+        CONNECT; a malformed request line; headers too long) as a problem, never its HTML page."""
+        request_id = str(uuid.uuid4())
+        headers = [("Content-Type", PROBLEM_CONTENT_TYPE), (REQUEST_ID_HEADER, request_id)]
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
+            # A method no route has: 405, with the methods the resource has (or all served).
+            code = HTTPStatus.METHOD_NOT_ALLOWED
+            path = urlsplit(self.path).path or "/"
+            allowed = self.server.gateway.methods_at(path) or list(_METHODS)
+            headers.append(("Allow", ", ".join(allowed)))
+            detail = f"{self.command} is not allowed here."
+        else:
+            detail = HTTPStatus(code).description or HTTPStatus(code).phrase
+        problem = Problem(status=code, detail=detail, request_id=request_id)
+        reply = Reply(code, headers, json.dumps(problem.body()).encode(), gateway_response=True)
+        self.close_connection = True
+        self._write(self.server.gateway.with_cors(reply))
+
+    def _write(self, reply: Reply) -> None:
         self.send_response(reply.status)
         for name, value in reply.headers:
             if name.lower() not in {"content-length", "connection"}:

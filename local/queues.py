@@ -93,7 +93,8 @@ def batch_outcome(invocation: Invocation, message_ids: Iterable[str]) -> BatchOu
     result = invocation.result
     if invocation.error is not None:
         error = invocation.error
-        return BatchOutcome(batch, f"the handler raised {type(error).__name__}: {error}")
+        # the type only: a database error's message quotes the statement's values
+        return BatchOutcome(batch, f"the handler raised {type(error).__name__}")
     if result is None:
         return BatchOutcome(set(), None)
     if not isinstance(result, dict):
@@ -232,7 +233,7 @@ class QueuePoller:
             try:
                 self.drain_once()
             except Exception as exc:  # the event source mapping keeps polling too
-                self._say(f"polling failed ({type(exc).__name__}: {exc}); retrying")
+                self._say(f"polling failed ({type(exc).__name__}); retrying")
                 self.stop_event.wait(ERROR_BACKOFF_SECONDS)
 
     def _say(self, line: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.auth.models import PasswordResetToken, RefreshToken, RevokedToken
@@ -91,6 +91,24 @@ def put_reset_token(
         existing.expires_at = expires_at
 
 
+def reset_tokens_issued(
+    session: Session, user_id: uuid.UUID, *, since: datetime, other_than: uuid.UUID
+) -> int:
+    """How many reset tokens ``user_id`` was issued since ``since``, besides ``other_than``."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(PasswordResetToken)
+            .where(
+                PasswordResetToken.user_id == user_id,
+                PasswordResetToken.created_at >= since,
+                PasswordResetToken.id != other_than,
+            )
+        )
+        or 0
+    )
+
+
 def spend_reset_token(session: Session, token_id: uuid.UUID, *, now: datetime) -> bool:
     """Mark the reset token used; False when it was used already."""
     spent = session.execute(
@@ -114,13 +132,15 @@ def revoke_access_token(
     )
 
 
-def delete_expired(session: Session, *, now: datetime) -> dict[str, int]:
-    """Delete expired refresh tokens, reset tokens that expired or were used, and denylist
-    entries of access tokens that have expired anyway (a minute after, beyond any leeway)."""
+def delete_expired(session: Session, *, now: datetime, reset_kept_for: timedelta) -> dict[str, int]:
+    """Delete expired refresh tokens, reset tokens issued over ``reset_kept_for`` ago (expired
+    or used long since: the reset throttle counts the younger ones), and denylist entries of
+    access tokens that have expired anyway (a minute after, beyond any leeway)."""
     refresh = session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))
     resets = session.execute(
         delete(PasswordResetToken).where(
-            or_(PasswordResetToken.expires_at < now, PasswordResetToken.used_at.is_not(None))
+            PasswordResetToken.created_at < now - reset_kept_for,
+            or_(PasswordResetToken.expires_at < now, PasswordResetToken.used_at.is_not(None)),
         )
     )
     denied = session.execute(

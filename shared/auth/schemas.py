@@ -15,7 +15,7 @@ def normalize_email(value: str) -> str:
     return value.strip().lower()
 
 
-Email = Annotated[EmailStr, AfterValidator(normalize_email)]
+Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(normalize_email)]
 NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
 
 

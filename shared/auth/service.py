@@ -28,6 +28,19 @@ from shared.users import repository as users
 from shared.users.models import User
 
 RESET_TOKEN_TTL = timedelta(minutes=30)
+#: A stored refresh token's expiry is computed just before its row's created_at is stamped.
+REFRESH_LIFETIME_SLACK = timedelta(seconds=5)
+#: At most this many reset emails per account within :data:`RESET_WINDOW`: more requests still
+#: get their 202, but send nothing. Counted in Postgres (the reset tokens issued), so a Redis
+#: loss does not reset the count.
+RESET_MAILS_PER_WINDOW = 3
+RESET_WINDOW = timedelta(hours=1)
+
+
+class ResetThrottled(Exception):
+    """The account was sent :data:`RESET_MAILS_PER_WINDOW` reset emails within the window."""
+
+
 INVALID_LOGIN = "The email or password is not correct."
 INVALID_REFRESH = "The refresh token is not valid."
 
@@ -128,6 +141,9 @@ def refresh(session: Session, refresh_token: str) -> TokenPair:
         raise Unauthorized(INVALID_REFRESH)
     if stored.revoked_at is not None or stored.expires_at <= _now():
         raise Unauthorized(INVALID_REFRESH)
+    lifetime = timedelta(seconds=get_settings(Signing).refresh_token_ttl_seconds)
+    if stored.expires_at - stored.created_at > lifetime + REFRESH_LIFETIME_SLACK:
+        raise Unauthorized(INVALID_REFRESH)  # longer-lived than the configured TTL allows
     # Spend it atomically: of two concurrent presentations, exactly one wins.
     if not repository.spend_refresh_token(session, stored.id, now=_now()):
         revoke_family(session, stored.family_id)
@@ -218,10 +234,17 @@ def issue_reset_token(
 ) -> tuple[uuid.UUID, str] | None:
     """A new one-time reset token (valid 30 minutes) for the active account with ``email``, as
     ``(user id, token)``; None when there is no such account. Issued again under the same id (a
-    retry after a failed send), it replaces the previous token."""
+    retry after a failed send), it replaces the previous token. Raises :class:`ResetThrottled`
+    past :data:`RESET_MAILS_PER_WINDOW` tokens within :data:`RESET_WINDOW`."""
     user = users.by_email(session, email)
     if user is None or not user.is_active:
         return None
+    users.get(session, user.id, for_update=True)  # one issuer at a time counts and issues
+    issued = repository.reset_tokens_issued(
+        session, user.id, since=_now() - RESET_WINDOW, other_than=token_id
+    )
+    if issued >= RESET_MAILS_PER_WINDOW:
+        raise ResetThrottled
     token = secrets.token_urlsafe(32)
     repository.put_reset_token(
         session,
@@ -235,7 +258,7 @@ def issue_reset_token(
 
 def remove_expired_tokens(session: Session, *, now: datetime) -> dict[str, int]:
     """Delete expired refresh tokens and spent or expired reset tokens (maintenance)."""
-    return repository.delete_expired(session, now=now)
+    return repository.delete_expired(session, now=now, reset_kept_for=RESET_WINDOW)
 
 
 def _account_changed(session: Session, user: User, change: str) -> None:

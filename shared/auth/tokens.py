@@ -20,6 +20,7 @@ from shared.platform.settings import Signing, get_settings
 
 ALGORITHM = "HS256"
 _KID_MAX_LENGTH = 64
+LEEWAY_SECONDS = 5  # clock skew allowed on exp and iat
 
 
 class InvalidToken(Exception):
@@ -85,12 +86,12 @@ def verify_access_token(token: str) -> AccessClaims:
             audience=settings.token_audience,
             issuer=settings.token_issuer,
             options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
-            leeway=5,
+            leeway=LEEWAY_SECONDS,
         )
     except jwt.PyJWTError:
         raise InvalidToken("signature, audience, issuer or expiry check failed") from None
     try:
-        return AccessClaims(
+        verified = AccessClaims(
             user_id=str(uuid.UUID(str(claims["sub"]))),
             role=_role(claims.get("role")),
             jti=str(claims["jti"]),
@@ -100,6 +101,13 @@ def verify_access_token(token: str) -> AccessClaims:
         )
     except (ValueError, TypeError, OverflowError):
         raise InvalidToken("malformed claims") from None
+    # No lifetime beyond the configured one, however well signed (a leaked key, an old issuer
+    # with a longer TTL): a 30-year token is refused, not trusted for 30 years.
+    if verified.expires_at - verified.issued_at > settings.access_token_ttl_seconds:
+        raise InvalidToken("lifetime longer than the access token TTL")
+    if verified.issued_at > time.time() + LEEWAY_SECONDS:
+        raise InvalidToken("issued in the future")
+    return verified
 
 
 def _role(value: object) -> str:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.platform.schemas import PublicModel, RequestModel
+from shared.platform.schemas import JsonUuid, PublicModel, RequestModel
 
 ContentType = Literal[
     "text/plain", "text/markdown", "text/html", "text/csv", "application/json", "application/pdf"
@@ -47,7 +47,7 @@ class DocumentCreate(RequestModel):
 
 class TextDocumentCreate(RequestModel):
     title: Title
-    text: Annotated[str, Field(min_length=1)]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_BYTES)]
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"title": "Meeting notes", "text": "We agreed to ship."}]}
@@ -107,7 +107,7 @@ class DownloadLink(BaseModel):
 class SearchRequest(RequestModel):
     query: Annotated[str, Field(min_length=1, max_length=2000)]
     top_k: Annotated[int, Field(ge=1, le=50)] = 10
-    document_ids: Annotated[list[UUID] | None, Field(max_length=100)] = None
+    document_ids: Annotated[list[JsonUuid] | None, Field(max_length=100)] = None
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"query": "When is the invoice due?", "top_k": 5}]}

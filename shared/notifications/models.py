@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.notifications.templates import SUBJECT_MAX_LENGTH
 from shared.platform.orm import Base, utcnow
 
 
@@ -20,7 +21,7 @@ class Notification(Base):
     # No foreign key: a deleted user's notifications are removed by the purge job.
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     kind: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(SUBJECT_MAX_LENGTH))
     body: Mapped[str] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(128), default=None)
     email_status: Mapped[str] = mapped_column(String(16), default="pending")

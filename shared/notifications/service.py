@@ -80,13 +80,17 @@ def handle_reset_request(message: PasswordResetRequested) -> str:
 
     The HTTP request only queued this message, whether or not the email exists: the request
     takes the same time either way, and the answer reveals nothing."""
-    from shared.auth.service import issue_reset_token
+    from shared.auth.service import ResetThrottled, issue_reset_token
 
     with db.session_scope() as session:
         notification = repository.get(session, message.id)
         if notification is not None and notification.email_status != "pending":
             return "already-sent"
-        issued = issue_reset_token(session, email=message.email, token_id=message.id)
+        try:
+            issued = issue_reset_token(session, email=message.email, token_id=message.id)
+        except ResetThrottled:
+            logger.info("Password reset throttled: no email sent")
+            return "throttled"
     if issued is None:
         return "no-account"
     user_id, token = issued

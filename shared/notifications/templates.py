@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import html
+import string
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from shared.notifications.messages import Kind
+
+#: The longest subject a notification may have (the ``notifications.subject`` column). Values a
+#: subject quotes (a document's title: up to 300 characters, more in an old message) are
+#: shortened, with an ellipsis, so that the subject always fits.
+SUBJECT_MAX_LENGTH = 300
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,23 @@ def render(kind: Kind, data: dict[str, str], *, for_email: bool, app_url: str = 
         text += f"\n\n{label}: {url}"
         paragraphs += f'<p><a href="{html.escape(url)}">{html.escape(label)}</a></p>'
     page = f"<!doctype html><html><body>{paragraphs}</body></html>"
-    return Rendered(subject=subject.format_map(values), text=text, html=page)
+    return Rendered(subject=_subject(subject, values), text=text, html=page)
+
+
+def _subject(template: str, values: _Defaulting) -> str:
+    """``template`` filled with ``values``, each quoted value shortened to its share of what
+    :data:`SUBJECT_MAX_LENGTH` leaves once the template's own text is counted."""
+    subject = template.format_map(values)
+    if len(subject) <= SUBJECT_MAX_LENGTH:
+        return subject
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    share = max(1, (SUBJECT_MAX_LENGTH - len(template.format_map(_Defaulting()))) // len(names))
+    short = _Defaulting(values)
+    for name in names:
+        value = values[name]
+        if len(value) > share:
+            short[name] = value[: share - len(ELLIPSIS)] + ELLIPSIS
+    return template.format_map(short)[:SUBJECT_MAX_LENGTH]
 
 
 class _Defaulting(dict[str, str]):

@@ -87,6 +87,9 @@ def engine() -> Engine:
         "pool_size": settings.database_pool_size,
         "max_overflow": 0,
         "pool_recycle": 300,
+        # Never a statement's parameters in an error's message (nor so in a log): they are
+        # emails, names, password hashes, tokens' hashes.
+        "hide_parameters": True,
     }
     if uses_tls():
         import ssl

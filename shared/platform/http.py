@@ -8,17 +8,21 @@ response, plus the CORS headers when a frontend origin is configured (``FRONTEND
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_type_hints
 
-from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Query, Request
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from mangum import Mangum
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.platform import snapstart
@@ -36,7 +40,9 @@ from shared.platform.errors import (
 from shared.platform.identity import Principal, Role
 from shared.platform.observability import (
     REQUEST_ID_HEADER,
+    failure_keys,
     is_sane_request_id,
+    log_failure,
     logger,
     request_id_var,
     set_request_id,
@@ -187,7 +193,7 @@ def to_problem(exc: BaseException) -> Problem:
             headers=dict(exc.headers or {}),
         )
     if not isinstance(exc, AppError):
-        logger.exception("Unhandled error while serving the request")
+        log_failure("Unhandled error while serving the request", exc)
     return problem_for(exc, request_id)
 
 
@@ -223,6 +229,91 @@ def build_app(*routers: APIRouter, **kwargs: Any) -> FastAPI:
 
 
 # ---- the caller --------------------------------------------------------------------------------
+
+
+# ---- text that is not text ---------------------------------------------------------------------
+# The contract: text in every body and query field is valid Unicode without NUL, else 422. Checked
+# here, on the event, before the app decodes anything: a JSON ``"\u0000"`` or a lone surrogate
+# (``"\ud800"``) would otherwise reach the database (a 500, the statement logged), and bytes that
+# are not UTF-8 would be decoded with U+FFFD and stored so. The local gateway hands such bytes on
+# as they came (a base64 body, query values with lone surrogates: ``local.gateway``).
+
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+NOT_UTF8 = "Not valid UTF-8."
+NOT_TEXT = "Text must be valid Unicode without NUL (U+0000)."
+
+
+def _strings(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every string of a decoded JSON document (keys included) with its location."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [(loc, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            yield where, item
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                here = (*where, _NOT_TEXT.sub("?", key))
+                yield here, key
+                stack.append((here, child))
+        elif isinstance(item, list):
+            stack.extend(((*where, i), child) for i, child in enumerate(item))
+
+
+def text_errors(event: dict[str, Any]) -> list[FieldError]:
+    """Where the request's query, path parameters and body hold something that is not text."""
+    errors: list[FieldError] = []
+    for part, params in (
+        ("query", event.get("multiValueQueryStringParameters") or {}),
+        ("query", event.get("queryStringParameters") or {}),
+        ("path", event.get("pathParameters") or {}),
+    ):
+        for name, values in params.items():
+            items = values if isinstance(values, list) else [values]
+            if any(_NOT_TEXT.search(str(v)) for v in (name, *items)):
+                error = FieldError(loc=(part, _NOT_TEXT.sub("?", str(name))), msg=NOT_TEXT)
+                if error not in errors:
+                    errors.append(error)
+    body = event.get("body")
+    if not body:
+        return errors
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body)
+        except ValueError:
+            return [*errors, FieldError(loc=("body",), msg="Not valid base64.")]
+    else:
+        raw = str(body).encode("utf-8", "surrogatepass")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return [*errors, FieldError(loc=("body",), msg=NOT_UTF8)]
+    if "\\" not in text and not _NOT_TEXT.search(text):
+        return errors  # no escape and no bad character: nothing to decode into one
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return errors  # not JSON: the route says so (a 422 of its own)
+    for where, string in _strings(document, ("body",)):
+        if _NOT_TEXT.search(string):
+            errors.append(FieldError(loc=where, msg=NOT_TEXT))
+    return errors
+
+
+# ---- pagination parameters ---------------------------------------------------------------------
+
+
+def _decimal_digits(value: object) -> object:
+    """A query integer is decimal digits and nothing else: not ``1.0``, `` 5``, ``+5`` or
+    ``5_0``, which a lax int would take."""
+    if isinstance(value, str) and not re.fullmatch("[0-9]{1,9}", value):
+        raise ValueError("an integer in decimal digits")
+    return value
+
+
+#: ``?limit=``: 1-100, default 20 (the contract's pagination).
+PageLimit = Annotated[int, Query(ge=1, le=100), BeforeValidator(_decimal_digits)]
+#: ``?cursor=``: the opaque cursor of the previous page.
+PageCursor = Annotated[str | None, Query(max_length=1024)]
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal:
@@ -306,6 +397,10 @@ class HttpFunction(Function):
         responses[422] = _problem_content("Invalid input")
         summary, _, description = (fn.__doc__ or "").strip().partition("\n")
         self.description = summary
+        returned = get_type_hints(fn).get("return")
+        # An endpoint that answers a bare Response (202, 204) sends no body: declare none.
+        bare = isinstance(returned, type) and issubclass(returned, Response)
+        extra: dict[str, Any] = {"response_class": Response} if bare else {}
         self.router.add_api_route(
             route.path,
             fn,
@@ -316,6 +411,7 @@ class HttpFunction(Function):
             dependencies=dependencies,
             responses=responses,
             openapi_extra={"security": [{"bearerAuth": []}]} if route.auth else None,
+            **extra,
         )
         added = self.router.routes[-1]
         assert isinstance(added, APIRoute)
@@ -411,6 +507,15 @@ class HttpFunction(Function):
                         "Too many requests: slow down.", retry_after=decision.retry_after
                     )
                     return _problem_result(to_problem(refusal), request_id, limit_headers)
+        bad_text = text_errors(event)
+        if bad_text:
+            invalid = Problem(
+                status=422,
+                detail="The request is not valid.",
+                request_id=request_id,
+                errors=bad_text,
+            )
+            return _problem_result(invalid, request_id, limit_headers)
         response: dict[str, Any] = self._adapter()(event, context)
         headers = response.get("headers")
         if headers is None:
@@ -433,15 +538,13 @@ def _rate_limit(event: dict[str, Any]) -> Decision | None:
     try:
         key = ratelimit.key_for(user_id=user_id, client_ip=client_ip)
         return ratelimit.hit(cache.redis(), key, limit=limit)
-    except ratelimit.RateLimitUnavailable:
-        logger.warning("Rate limiter unavailable: failing open", exc_info=True)
+    except ratelimit.RateLimitUnavailable as exc:
+        logger.warning("Rate limiter unavailable: failing open", extra=failure_keys(exc))
         return None
 
 
 def _problem_result(problem: Problem, request_id: str, headers: dict[str, str]) -> dict[str, Any]:
     """A Lambda proxy result for ``problem``, for refusals made before the app runs."""
-    import json
-
     return {
         "statusCode": problem.status,
         "headers": {

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from shared.platform.declare import Access, DeployTrigger, Function, ScheduleTrigger, Trigger
-from shared.platform.observability import is_sane_request_id, logger, set_request_id
+from shared.platform.observability import is_sane_request_id, log_failure, logger, set_request_id
 from shared.platform.settings import Observability, Settings
 
 JobResult = dict[str, Any] | None
@@ -27,10 +27,18 @@ J = TypeVar("J", bound=Callable[[], JobResult])
 _EXPRESSION = re.compile(r"^(rate|cron)\(.+\)$")
 
 
+class JobFailed(RuntimeError):
+    """A scheduled job failed; what failed where is in its log line (``log_failure``)."""
+
+
 class _Job(Function):
     """What scheduled and deploy jobs share: one registered function, run per event."""
 
     _label = "Job"
+    #: Whether the error that reaches the Lambda runtime (which logs it, traceback included)
+    #: is the job's own, or one naming only its type. The deploy job's names the problem on
+    #: purpose: the failed deploy shows it.
+    _raises_own_error = False
 
     def __init__(
         self,
@@ -78,9 +86,11 @@ class _Job(Function):
         started = time.perf_counter()
         try:
             result = self._job()
-        except Exception:
-            logger.exception(f"{self._label} failed", extra=log_keys)
-            raise
+        except Exception as exc:
+            log_failure(f"{self._label} failed", exc, **log_keys)
+            if self._raises_own_error:
+                raise
+            raise JobFailed(f"{self._label} failed: {type(exc).__name__}") from None
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             f"{self._label} finished",
@@ -147,6 +157,7 @@ class DeployJob(_Job):
     again on every deploy that changes the function or its layer, so it must be idempotent."""
 
     _label = "Deploy job"
+    _raises_own_error = True
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import traceback
 import warnings
 from contextvars import ContextVar
 from functools import lru_cache
@@ -56,6 +57,26 @@ SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 def is_sane_request_id(value: object) -> TypeGuard[str]:
     """True when ``value`` may be used as a request id as it is (1-128 of ``[A-Za-z0-9._-]``)."""
     return isinstance(value, str) and SANE_REQUEST_ID.match(value) is not None
+
+
+def failure_keys(exc: BaseException) -> dict[str, str]:
+    """What a log line says of a failure: the error's type, its cause's type and where it was
+    raised. Never its message nor a traceback: a database error's message quotes the values of
+    the statement (an email in a unique violation), and a traceback the code's locals."""
+    keys = {"error": type(exc).__name__}
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        keys["error_cause"] = type(cause).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        keys["error_at"] = f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"
+    return keys
+
+
+def log_failure(message: str, exc: BaseException, **extra: object) -> None:
+    """Log ``exc`` at ERROR with :func:`failure_keys`, correlated by the request id."""
+    logger.error(message, extra={**extra, **failure_keys(exc)})
 
 
 def set_request_id(request_id: str) -> None:

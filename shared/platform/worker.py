@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.platform import snapstart
 from shared.platform.declare import Access, Function, QueueTrigger
-from shared.platform.observability import is_sane_request_id, logger, set_request_id
+from shared.platform.observability import is_sane_request_id, log_failure, logger, set_request_id
 from shared.platform.queues import REQUEST_ID_ATTRIBUTE
 from shared.platform.settings import Observability, Settings
 
@@ -187,7 +187,9 @@ class QueueWorker(Function, Generic[M]):
                 "Every record of the batch failed; the whole batch will be retried",
                 extra={"records": records},
             )
-            raise
+            # Not Powertools' error: its text carries every record's exception and traceback,
+            # which the Lambda runtime would log (each record's failure is logged above, by type).
+            raise BatchFailed(f"every one of the {records} records failed") from None
         set_request_id(batch_request_id)
         failed = len(response.get("batchItemFailures") or [])
         logger.info("Batch processed", extra={"records": records, "failed": failed})
@@ -221,11 +223,15 @@ class QueueWorker(Function, Generic[M]):
                 self._handler(message, record=record)
             else:
                 self._handler(message)
-        except Exception:
-            logger.exception("Record handler failed; failing this record", extra=log_keys)
+        except Exception as exc:
+            log_failure("Record handler failed; failing this record", exc, **log_keys)
             raise
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info("Record processed", extra={**log_keys, "duration_ms": duration_ms})
+
+
+class BatchFailed(RuntimeError):
+    """Every record of a batch failed: the invocation fails, so SQS retries the whole batch."""
 
 
 def _check_queue_declaration(trigger: QueueTrigger, *, timeout_seconds: int) -> None:

@@ -60,8 +60,6 @@ def update_user(
     sent = changes.model_fields_set
     if principal.role != "admin" and sent & {"role", "is_active"}:
         raise Forbidden("Only an admin may change a role or deactivate an account.")
-    if principal.role == "viewer":
-        raise Forbidden("A viewer's account is read-only.")
     user = repository.get(session, user_id, for_update=True)
     if user is None:
         raise NotFound(NOT_FOUND)

@@ -9,6 +9,7 @@ import pytest
 
 from functions.registry import Registry, discover
 from local.runner import LocalRunner, RunnerConfig
+from tests.support.log_scan import LogCollector, leaks
 
 
 def start_runner(registry: Registry, config: RunnerConfig) -> LocalRunner:
@@ -86,3 +87,18 @@ def services(request, tmp_path_factory) -> Iterator[LocalRunner]:
     runner.start()
     yield runner
     runner.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_scan() -> Iterator[LogCollector]:
+    """Every log line of the e2e run (functions, runner, libraries), scanned at the end of the
+    session for secrets and personal data (``tests.support.log_scan``): a leak fails the run.
+    ``tests/e2e/test_hostile_input.py`` also scans what was collected up to its end."""
+    collector = LogCollector()
+    collector.install()
+    yield collector
+    collector.uninstall()
+    found = leaks(collector.lines)
+    assert not found, f"{len(found)} log lines leak secrets or personal data:\n" + "\n".join(
+        found[:20]
+    )

@@ -427,6 +427,42 @@ def test_a_reset_for_an_unknown_email_sends_nothing_and_takes_as_long(client, st
     assert 0.5 <= ratio <= 2, timings
 
 
+def test_password_reset_mails_are_throttled_to_three_an_hour_per_address(client, mailbox, stack):
+    from shared.auth.models import PasswordResetToken
+    from shared.platform import db
+
+    # Given an account
+    account = register(client)
+    mine = PasswordResetToken.user_id == uuid.UUID(account.id)
+
+    # When someone asks for its password reset five times in a row
+    answers = [client.post("/auth/password-reset", json={"email": account.email}) for _ in range(5)]
+
+    # Then every answer is the same 202, but only three emails (and tokens) were issued
+    assert [(a.status_code, a.content) for a in answers] == [(202, b"")] * 5
+    wait_until_idle(stack, "notifications")
+    assert len(mailbox.to(account.email, RESET_SUBJECT)) == 3
+    assert rows(PasswordResetToken, mine) == 3
+
+    # And the count is kept in Postgres: a Redis that lost everything changes nothing
+    import redis as redis_py
+
+    redis_py.Redis.from_url(stack.config.redis_url).flushdb()  # the test's own logical db
+    assert client.post("/auth/password-reset", json={"email": account.email}).status_code == 202
+    wait_until_idle(stack, "notifications")
+    assert len(mailbox.to(account.email, RESET_SUBJECT)) == 3
+
+    # And once the hour has passed since those three, a request mails again
+    with db.session_scope() as session:
+        session.execute(
+            update(PasswordResetToken)
+            .where(mine)
+            .values(created_at=datetime.now(UTC) - timedelta(minutes=61))
+        )
+    assert client.post("/auth/password-reset", json={"email": account.email}).status_code == 202
+    mailbox.wait_for(account.email, RESET_SUBJECT, count=4)
+
+
 # ---- 3. account_changed -------------------------------------------------------------------
 
 
@@ -631,6 +667,7 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
             "reset_expired",
             "reset_used",
             "reset_valid",
+            "reset_recent",
         )
     }
 
@@ -643,11 +680,14 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
             expires_at=expires,
         )
 
-    def reset(name: str, expires: datetime, used: datetime | None = None) -> PasswordResetToken:
+    def reset(
+        name: str, expires: datetime, used: datetime | None = None, issued: datetime | None = None
+    ) -> PasswordResetToken:
         return PasswordResetToken(
             id=ids[name],
             user_id=owner,
             token_hash=uuid.uuid4().hex * 2,
+            created_at=issued or now - timedelta(minutes=10),
             expires_at=expires,
             used_at=used,
         )
@@ -671,9 +711,19 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
             [
                 refresh("refresh_expired", now - timedelta(minutes=1)),
                 refresh("refresh_valid", now + timedelta(days=1)),
-                reset("reset_expired", now - timedelta(minutes=1)),
-                reset("reset_used", now + timedelta(minutes=20), used=now - timedelta(minutes=5)),
+                # reset tokens issued over an hour ago (the reset throttle's window), expired
+                # or used; one that expired recently is kept: the throttle still counts it
+                reset(
+                    "reset_expired", now - timedelta(minutes=31), issued=now - timedelta(minutes=61)
+                ),
+                reset(
+                    "reset_used",
+                    now - timedelta(minutes=31),
+                    used=now - timedelta(minutes=50),
+                    issued=now - timedelta(minutes=61),
+                ),
                 reset("reset_valid", now + timedelta(minutes=20)),
+                reset("reset_recent", now - timedelta(minutes=1)),
                 pending(old_doc, old_key, timedelta(hours=25)),
                 pending(young_doc, young_key, timedelta(hours=1)),
                 # logged-out access tokens: one expired (past the leeway), one still live
@@ -707,6 +757,7 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
     assert not exists(PasswordResetToken, ids["reset_expired"])
     assert not exists(PasswordResetToken, ids["reset_used"])
     assert exists(PasswordResetToken, ids["reset_valid"])
+    assert exists(PasswordResetToken, ids["reset_recent"])  # the throttle counts it still
     assert not exists(RevokedToken, "denied-expired")
     assert exists(RevokedToken, "denied-live")
     assert not exists(Document, old_doc)

@@ -250,6 +250,36 @@ def test_a_document_ready_notification_that_fails_to_send_is_still_delivered(env
     assert notifications_of(owner) == [("document_ready", "“Budget” is ready")]
 
 
+@pytest.mark.parametrize("length", [300, 1000])
+def test_a_document_ready_notification_for_a_long_title_is_delivered(env, length):
+    # Given a document_ready message quoting a long title (300: the most the API takes; 1000:
+    # more than any subject could hold)
+    owner = new_user()
+    title = "T" * (length - 1) + "Z"
+    message = {
+        "type": "notify",
+        "id": str(uuid.uuid4()),
+        "user_id": str(owner),
+        "kind": "document_ready",
+        "data": {"title": title},
+    }
+    # When the notifications worker receives it
+    outcome = invoke(REGISTRY["notifications-deliver"], support_sqs_event(json.dumps(message)))
+    # Then it is stored (nothing for the dead-letter queue), its subject shortened to fit
+    assert outcome.result == {"batchItemFailures": []}
+    [(kind, subject)] = notifications_of(owner)
+    assert kind == "document_ready"
+    assert len(subject) <= 300
+    assert subject.startswith("“TTTT") and subject.endswith("…” is ready")
+    # while the body keeps the whole title
+    from shared.notifications.models import Notification
+    from shared.platform import db
+
+    with db.session_scope() as session:
+        stored = session.scalars(select(Notification).where(Notification.user_id == owner)).one()
+        assert title in stored.body
+
+
 def test_a_text_document_gets_its_file_even_when_s3_fails_at_first(env, monkeypatch):
     from botocore.exceptions import EndpointConnectionError
 

@@ -184,6 +184,8 @@ ATTACKS: dict[str, Attack] = {
     "sub-of-nobody": _signed(sub=str(uuid.uuid4())),
     "unknown-role": _signed(role="root"),
     "ver-from-the-future": _signed(ver=7),
+    "lifetime-30-years": _signed(iat=NOW - 10, exp=NOW + 30 * 365 * 24 * 3600),
+    "lifetime-over-the-ttl": _signed(iat=NOW - 10, exp=NOW - 10 + 901),
     "ver-not-a-number": _signed(ver={"$gt": 0}),
     "tampered-role-in-payload": _tampered_role,
     "unknown-kid": _signed(kid="k999"),
@@ -268,3 +270,29 @@ def test_the_attacks_did_not_disturb_the_victims_session(client, victim):
     # Then it still works: a forged token revokes nothing
     assert client.get("/auth/me", headers=victim.headers).status_code == 200
     assert login(client, victim.email, victim.password).status_code == 200
+
+
+def test_a_refresh_token_living_longer_than_the_ttl_is_refused(client):
+    # Given a session whose refresh token was stored with ten years to live (the configured
+    # lifetime is 30 days)
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from shared.auth.models import RefreshToken
+    from shared.auth.tokens import hash_token
+    from shared.platform import db
+
+    account = sign_up(client)
+    with db.session_scope() as session:
+        session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == hash_token(account.refresh_token))
+            .values(expires_at=datetime.now(UTC) + timedelta(days=3650))
+        )
+    # When it is presented, Then it is refused like any invalid refresh token
+    refused = client.post("/auth/refresh", json={"refresh_token": account.refresh_token})
+    assert_unauthorized(refused)
+    # while a fresh session still refreshes
+    fresh = login(client, account.email, account.password).json()["refresh_token"]
+    assert client.post("/auth/refresh", json={"refresh_token": fresh}).status_code == 200

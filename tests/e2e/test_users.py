@@ -371,11 +371,15 @@ def test_an_invalid_value_is_422(client, boss, accounts, body):
     assert (after["name"], after["role"]) == ("T", "member")
 
 
-def test_a_viewer_renaming_itself_is_403(client, accounts):
-    # A viewer's account is read-only: our documented reading of "viewer"
+def test_a_viewer_renames_itself_but_not_its_role(client, accounts):
+    # The contract lets every user edit its own name
     viewer = accounts("viewer")
-    problem(client.patch(f"/users/{viewer.id}", json={"name": "New"}, headers=viewer.headers), 403)
-    assert user_of(client.get(f"/users/{viewer.id}", headers=viewer.headers))["name"] == "T"
+    renamed = client.patch(f"/users/{viewer.id}", json={"name": "New"}, headers=viewer.headers)
+    assert user_of(renamed)["name"] == "New"
+    assert user_of(client.get("/auth/me", headers=viewer.headers))["name"] == "New"
+    role = {"role": "member"}
+    problem(client.patch(f"/users/{viewer.id}", json=role, headers=viewer.headers), 403)
+    assert user_of(client.get(f"/users/{viewer.id}", headers=viewer.headers))["role"] == "viewer"
 
 
 def test_an_admin_changes_a_role_and_the_old_token_dies(client, boss, accounts):

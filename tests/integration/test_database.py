@@ -149,3 +149,18 @@ def test_a_busy_connection_is_not_pinged_and_an_idle_dead_one_is_replaced(pg_url
     finally:
         db.reset()
         reset_settings()
+
+
+def test_a_failed_statement_never_carries_its_parameters(database, log_lines):
+    # Given a statement that Postgres refuses, with a secret among its parameters
+    from sqlalchemy.exc import DBAPIError
+
+    secret = "ada-secret@example.com"
+    with pytest.raises(DBAPIError) as failure, db.session_scope() as session:
+        session.execute(text("SELECT CAST(:value AS integer)"), {"value": secret})
+    # Then SQLAlchemy leaves the parameters out of the error's text
+    assert "[SQL parameters hidden due to hide_parameters=True]" in str(failure.value)
+    assert "[parameters:" not in str(failure.value)
+    # (Postgres's own message may still quote the value, "invalid input syntax for type
+    # integer: ...": which is why a log line names an error's type, never its message)
+    assert secret not in str(log_lines())

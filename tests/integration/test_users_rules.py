@@ -224,15 +224,25 @@ def test_a_member_sending_role_or_is_active_is_forbidden(session, make_user, cha
     )
 
 
-@pytest.mark.parametrize("changes", [{"name": "Renamed"}, {"is_active": False}, {}])
-def test_a_viewers_account_is_read_only(session, make_user, changes):
+@pytest.mark.parametrize("changes", [{"role": "member"}, {"is_active": False}])
+def test_a_viewer_may_not_change_its_role_or_activation(session, make_user, changes):
     viewer = make_user("viewer", name="Original")
     with pytest.raises(Forbidden):
         service.update_user(
             session, as_principal(viewer), viewer.id, UserUpdate.model_validate(changes)
         )
     session.rollback()
-    assert reread(session, viewer).name == "Original"
+    assert (reread(session, viewer).role, reread(session, viewer).is_active) == ("viewer", True)
+
+
+def test_a_viewer_renames_itself(session, make_user):
+    # The contract: `name` is editable by oneself, whatever the role
+    viewer = make_user("viewer", name="Original")
+    updated = service.update_user(
+        session, as_principal(viewer), viewer.id, UserUpdate(name="  Vera  ")
+    )
+    session.commit()
+    assert updated.name == "Vera" == reread(session, viewer).name
 
 
 def test_a_viewer_patching_another_user_gets_404_not_403(session, make_user):

@@ -274,6 +274,11 @@ BAD_TOKENS: dict[str, Callable[[], str]] = {
     "no-iss": lambda: signed(iss=None),
     "no-aud": lambda: signed(aud=None),
     "iat-in-the-future": lambda: signed(iat=int(time.time()) + 3600),
+    "iat-in-the-future-within-a-ttl": lambda: signed(
+        iat=int(time.time()) + 60, exp=int(time.time()) + 900
+    ),
+    "lifetime-30-years": lambda: signed(iat=NOW - 10, exp=NOW + 30 * 365 * 24 * 3600),
+    "lifetime-one-second-over-the-ttl": lambda: signed(iat=NOW - 10, exp=NOW - 10 + 901),
     "nbf-in-the-future": lambda: signed(nbf=int(time.time()) + 3600),
     "exp-not-a-number": lambda: signed(exp="tomorrow"),
     "sub-not-a-uuid": lambda: signed(sub="admin"),

@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pydantic import BaseModel, ConfigDict
 
 from shared.platform import queues
-from shared.platform.jobs import ScheduledJob
+from shared.platform.jobs import JobFailed, ScheduledJob
 from shared.platform.observability import request_id_var
-from shared.platform.worker import QueueWorker, is_s3_test_event, request_id_of
+from shared.platform.worker import BatchFailed, QueueWorker, is_s3_test_event, request_id_of
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:stratus-test-thumbnails"
 
@@ -107,7 +106,9 @@ def test_a_failing_record_and_an_invalid_body_fail_only_themselves(
     (handler_failed,) = lines_with(log_lines, "Record handler failed")
     assert handler_failed["correlation_id"] == "req-poison"
     assert handler_failed["level"] == "ERROR"
-    assert "cannot render document poison" in handler_failed["exception"]
+    assert handler_failed["error_at"].startswith("test_worker.py:")  # what failed where,
+    assert "exception" not in handler_failed  # but no message, no traceback
+    assert "cannot render document poison" not in json.dumps(log_lines())
     # and the invalid body is logged with its message id as request id and what was wrong
     (invalid,) = lines_with(log_lines, "Message body does not match Thumbnail")
     assert invalid["correlation_id"] == "m-invalid"
@@ -146,9 +147,12 @@ def test_a_batch_that_fails_entirely_raises_so_nothing_is_deleted(
     }
 
     # When it is processed, Then the invocation fails as a whole (every message is retried)
-    with pytest.raises(BatchProcessingError):
+    with pytest.raises(BatchFailed) as failure:
         thumbnails.handler(event, lambda_context)
     assert lines_with(log_lines, "Every record of the batch failed")
+    # whose error, which the Lambda runtime logs, quotes no record's exception
+    assert "poison" not in str(failure.value)
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__
 
 
 def test_a_clean_batch_reports_no_failures(thumbnails, lambda_context):
@@ -404,11 +408,13 @@ def test_a_failing_scheduled_job_raises_and_logs_the_error(lambda_context, log_l
         raise RuntimeError("database is gone")
 
     # When it runs, Then the error reaches Lambda (never swallowed) and is logged
-    with pytest.raises(RuntimeError, match="database is gone"):
+    with pytest.raises(JobFailed, match="Scheduled job failed: RuntimeError") as failure:
         job.handler(SCHEDULED_EVENT, lambda_context)
+    assert "database is gone" not in str(failure.value)  # what the Lambda runtime would log
     (failed,) = lines_with(log_lines, "Scheduled job failed")
     assert failed["correlation_id"] == SCHEDULED_EVENT["id"]
-    assert "database is gone" in failed["exception"]
+    assert (failed["error"], "exception" in failed) == ("RuntimeError", False)
+    assert "database is gone" not in json.dumps(log_lines())
 
 
 def test_a_scheduled_job_invoked_without_an_event_id_gets_a_fresh_request_id(lambda_context):

@@ -1,7 +1,6 @@
 """POST /auth/refresh: rotate a refresh token for a new token pair (or browser session)."""
 
 from fastapi import Response
-from fastapi.exceptions import RequestValidationError
 
 from shared.auth import service
 from shared.auth.schemas import BrowserSession, RefreshRequest, TokenPair
@@ -26,8 +25,6 @@ function = HttpFunction(
     errors=(401,),
 )
 
-_MISSING_BODY = [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
-
 
 @function.endpoint
 async def refresh(
@@ -42,8 +39,8 @@ async def refresh(
     the new one is set there; without that header the cookie is ignored.
     """
     if session_mode != "cookie":
-        if body is None:
-            raise RequestValidationError(_MISSING_BODY)
+        if body is None:  # no token presented at all: as unauthenticated as a wrong one
+            raise Unauthorized(service.INVALID_REFRESH)
         with db.session_scope() as session:
             return service.refresh(session, body.refresh_token)
     try:

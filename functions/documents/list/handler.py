@@ -1,14 +1,10 @@
 """GET /documents: the caller's own documents, a page at a time."""
 
-from typing import Annotated
-
-from fastapi import Query
-
 from shared.documents import service
 from shared.documents.schemas import DocumentsPage, Status
 from shared.platform import db
 from shared.platform.declare import DATABASE, secret
-from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import CurrentPrincipal, HttpFunction, PageCursor, PageLimit
 from shared.platform.settings import ListSettings
 
 function = HttpFunction(
@@ -23,8 +19,8 @@ function = HttpFunction(
 async def list_documents(
     principal: CurrentPrincipal,
     status: Status | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> DocumentsPage:
     """List the caller's documents, newest first."""
     with db.session_scope() as session:

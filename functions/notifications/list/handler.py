@@ -1,14 +1,10 @@
 """GET /notifications: the caller's notifications, a page at a time."""
 
-from typing import Annotated
-
-from fastapi import Query
-
 from shared.notifications import service
 from shared.notifications.schemas import NotificationsPage
 from shared.platform import db
 from shared.platform.declare import DATABASE, secret
-from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import CurrentPrincipal, HttpFunction, PageCursor, PageLimit
 from shared.platform.settings import ListSettings
 
 function = HttpFunction(
@@ -22,8 +18,8 @@ function = HttpFunction(
 @function.endpoint
 async def list_notifications(
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> NotificationsPage:
     """List the caller's notifications, newest first."""
     with db.session_scope() as session:

@@ -1,12 +1,8 @@
 """GET /users: every user, a page at a time (admins only)."""
 
-from typing import Annotated
-
-from fastapi import Query
-
 from shared.platform import db
 from shared.platform.declare import DATABASE, secret
-from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import CurrentPrincipal, HttpFunction, PageCursor, PageLimit
 from shared.platform.settings import ListSettings
 from shared.users import service
 from shared.users.schemas import UsersPage
@@ -24,8 +20,8 @@ function = HttpFunction(
 @function.endpoint
 async def list_users(
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> UsersPage:
     """List users, newest first."""
     with db.session_scope() as session:

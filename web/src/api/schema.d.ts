@@ -836,7 +836,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description `cookie`: browser session mode, the refresh token travels only in the `stratus_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/auth). */
-                "X-Session-Mode"?: "cookie" | null;
+                "X-Session-Mode"?: "cookie";
             };
             path?: never;
             cookie?: never;
@@ -935,12 +935,12 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description `cookie`: browser session mode, the refresh token travels only in the `stratus_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/auth). */
-                "X-Session-Mode"?: "cookie" | null;
+                "X-Session-Mode"?: "cookie";
             };
             path?: never;
             cookie?: {
                 /** @description The refresh token; read only with `X-Session-Mode: cookie`. */
-                stratus_refresh?: string | null;
+                stratus_refresh?: string;
             };
         };
         requestBody?: {
@@ -1238,9 +1238,7 @@ export interface operations {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
             /** @description Invalid input */
             422: {
@@ -1368,12 +1366,12 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description `cookie`: browser session mode, the refresh token travels only in the `stratus_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/auth). */
-                "X-Session-Mode"?: "cookie" | null;
+                "X-Session-Mode"?: "cookie";
             };
             path?: never;
             cookie?: {
                 /** @description The refresh token; read only with `X-Session-Mode: cookie`. */
-                stratus_refresh?: string | null;
+                stratus_refresh?: string;
             };
         };
         requestBody?: {
@@ -1535,9 +1533,9 @@ export interface operations {
     "documents-list": {
         parameters: {
             query?: {
-                status?: ("pending_upload" | "queued" | "processing" | "ready" | "failed") | null;
+                status?: "pending_upload" | "queued" | "processing" | "ready" | "failed";
                 limit?: number;
-                cursor?: string | null;
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -2350,7 +2348,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
-                cursor?: string | null;
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -2646,7 +2644,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
-                cursor?: string | null;
+                cursor?: string;
             };
             header?: never;
             path?: never;
