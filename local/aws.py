@@ -9,6 +9,7 @@ from typing import Any
 
 from functions.registry import Registry
 from local.lambda_context import ACCOUNT_ID, REGION
+from shared.platform.redelivery import default_visibility_timeout
 from shared.platform.settings import env_name
 
 LOCAL_STAGE = "local"
@@ -97,7 +98,9 @@ def provision(registry: Registry, session: Any, endpoint: str) -> Provisioned:
         done.buckets[bucket.name] = physical
 
     for entry, trigger in registry.queues:
-        visibility = trigger.visibility_timeout_seconds or 6 * entry.function.timeout_seconds
+        visibility = trigger.visibility_timeout_seconds or default_visibility_timeout(
+            entry.function.timeout_seconds
+        )
         dlq_url = sqs.create_queue(
             QueueName=physical_name(f"{trigger.queue}-dlq"),
             Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},

@@ -34,6 +34,7 @@ from shared.platform import snapstart
 from shared.platform.declare import Access, Function, QueueTrigger
 from shared.platform.observability import is_sane_request_id, logger, set_request_id
 from shared.platform.queues import REQUEST_ID_ATTRIBUTE
+from shared.platform.redelivery import Redelivery, default_visibility_timeout
 from shared.platform.settings import Observability, Settings
 
 if TYPE_CHECKING:
@@ -101,7 +102,16 @@ class QueueWorker(Function, Generic[M]):
         settings: type[Settings] = Observability,
         timeout_seconds: int = 30,
         memory_mb: int = 512,
+        redelivery: Redelivery | None = None,
     ) -> None:
+        if redelivery is not None:
+            # One source for the numbers a claim relies on (shared.platform.redelivery)
+            timeout_seconds = redelivery.function_timeout_seconds
+            max_receive_count = redelivery.max_receive_count
+            visibility_timeout_seconds = redelivery.visibility_timeout_seconds
+        elif visibility_timeout_seconds is None:
+            visibility_timeout_seconds = default_visibility_timeout(timeout_seconds)
+        self.redelivery = redelivery
         trigger = QueueTrigger(
             queue=queue,
             batch_size=batch_size,
