@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import unquote_plus
@@ -115,6 +116,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: The claims this thread of work took (document id → claimed at): a record run again after
+#: its connection died (``shared.platform.worker``) takes its own claim back, when releasing it
+#: failed too.
+_MINE: ContextVar[dict[uuid.UUID, datetime] | None] = ContextVar("ingest_claims", default=None)
+
+
 class ClaimHeld(Exception):
     """Another delivery holds a fresh claim on the document: this record is retried later."""
 
@@ -136,10 +143,20 @@ def _claim(key: str, etag: str | None) -> Document | None:
         if document is None:
             return None
         now = _now()
+        mine = _MINE.get()
+        if mine is None:
+            mine = {}
+            _MINE.set(mine)
         if repository.claim(
-            session, document.id, now=now, stale_before=now - STALE_AFTER, etag=etag
+            session,
+            document.id,
+            now=now,
+            stale_before=now - STALE_AFTER,
+            etag=etag,
+            mine=mine.get(document.id),
         ):
             session.refresh(document)
+            mine[document.id] = now
             return document
         if document.status == "processing":
             raise ClaimHeld(f"document {document.id} is being ingested by another delivery")
@@ -179,7 +196,15 @@ def ingest_object(key: str, *, etag: str | None = None) -> Outcome:
             return "failed"
         _set_status(document.id, "queued")  # let the retry claim it again
         raise
-    return _store(document, pieces, vectors, stored)
+    outcome = _store(document, pieces, vectors, stored)
+    _forget_claim(document.id)
+    return outcome
+
+
+def _forget_claim(document_id: uuid.UUID) -> None:
+    mine = _MINE.get()
+    if mine is not None:
+        mine.pop(document_id, None)
 
 
 def _set_status(document_id: uuid.UUID, status: str, error: str | None = None) -> None:
@@ -188,6 +213,7 @@ def _set_status(document_id: uuid.UUID, status: str, error: str | None = None) -
 
 
 def _fail(document: Document, error: str, *, etag: str | None = None) -> None:
+    _forget_claim(document.id)
     with db.session_scope() as session:
         if repository.release(session, document.id, status="failed", error=error):
             if etag is not None:

@@ -56,13 +56,15 @@ def claim(
     now: datetime,
     stale_before: datetime,
     etag: str | None = None,
+    mine: datetime | None = None,
 ) -> bool:
     """Take the document for ingestion; False when someone else holds it or nothing is new.
 
     Claimable: ``pending_upload``/``queued``; ``processing`` with a claim older than
     ``stale_before`` (its worker died); ``ready``/``failed`` when the object now has another
-    ETag than the one ingested (a second upload to the key: its bytes are ingested again). Each
-    claim counts an attempt; a new upload starts counting again."""
+    ETag than the one ingested (a second upload to the key: its bytes are ingested again); the
+    caller's own claim, taken at ``mine``. Each claim counts an attempt; a new upload starts
+    counting again."""
     fresh_upload = and_(
         Document.status.in_(("ready", "failed")),
         or_(Document.ingested_etag.is_(None), Document.ingested_etag != etag),
@@ -73,6 +75,10 @@ def claim(
     ]
     if etag:
         claimable.append(fresh_upload)
+    if mine is not None:
+        claimable.append(
+            and_(Document.status == "processing", Document.processing_started_at == mine)
+        )
     result = session.execute(
         update(Document)
         .where(Document.id == document_id, or_(*claimable))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shared.platform import snapstart
+from shared.platform import db, snapstart
 from shared.platform.declare import Access, Function, QueueTrigger
 from shared.platform.observability import is_sane_request_id, logger, set_request_id
 from shared.platform.queues import REQUEST_ID_ATTRIBUTE
@@ -48,6 +48,8 @@ H = TypeVar("H", bound=Callable[..., None])
 MAX_BATCH_SIZE = 10  # without a batching window
 MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 MAX_TIMEOUT_SECONDS = 900
+#: How many times a record runs when its database connection keeps turning out dead.
+DISCONNECT_ATTEMPTS = 3
 
 
 def request_id_of(record: Mapping[str, Any]) -> str:
@@ -203,6 +205,13 @@ class QueueWorker(Function, Generic[M]):
         logger.info("Batch processed", extra={"records": records, "failed": failed})
         return response
 
+    def _call(self, message: M, record: SQSRecord) -> None:
+        assert self._handler is not None
+        if self._handler_takes_record:
+            self._handler(message, record=record)
+        else:
+            self._handler(message)
+
     def _process_record(self, record: SQSRecord) -> None:
         """One record: its request id, then its body validated, then the handler."""
         raw = record.raw_event
@@ -225,12 +234,19 @@ class QueueWorker(Function, Generic[M]):
                 extra={**log_keys, "errors": errors},
             )
             raise
-        assert self._handler is not None
         try:
-            if self._handler_takes_record:
-                self._handler(message, record=record)
-            else:
-                self._handler(message)
+            for attempt in range(1, DISCONNECT_ATTEMPTS + 1):
+                try:
+                    self._call(message, record)
+                    break
+                except Exception as exc:
+                    # A pooled connection that died (a terminated backend, a failover):
+                    # handlers are idempotent (delivery is at least once), so run it again at
+                    # once, on a fresh connection, rather than wait a visibility timeout
+                    if attempt == DISCONNECT_ATTEMPTS or not db.is_disconnect(exc):
+                        raise
+                    db.log_retry(exc)
+                    time.sleep(0.05 * attempt)
         except Exception:
             logger.exception("Record handler failed; failing this record", extra=log_keys)
             raise
