@@ -49,7 +49,7 @@ MAX_BATCH_SIZE = 10  # without a batching window
 MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 MAX_TIMEOUT_SECONDS = 900
 #: How many times a record runs when its database connection keeps turning out dead.
-DISCONNECT_ATTEMPTS = 3
+DISCONNECT_ATTEMPTS = 4
 
 
 def request_id_of(record: Mapping[str, Any]) -> str:
@@ -246,7 +246,7 @@ class QueueWorker(Function, Generic[M]):
                     if attempt == DISCONNECT_ATTEMPTS or not db.is_disconnect(exc):
                         raise
                     db.log_retry(exc)
-                    time.sleep(0.05 * attempt)
+                    time.sleep(0.25 * attempt)
         except Exception:
             logger.exception("Record handler failed; failing this record", extra=log_keys)
             raise
