@@ -4,6 +4,7 @@ resources (real Postgres, moto's S3 and SQS, no pollers: the test delivers).
 A redelivery after a worker died takes its claim over; a delivery that finds a live claim is
 retried, never acknowledged; the last attempt fails the document with its notification; the
 maintenance job queues a stuck document again, or fails it once its attempts are spent; a
+worker process killed mid-batch leaves its batch to the redelivery, which finishes it; a
 second upload to a ready document's key (a replayed presigned POST) is ingested again; a file
 smaller than its declared size (a maximum) is ingested with its real size.
 """
@@ -272,3 +273,85 @@ def test_a_file_smaller_than_declared_is_ingested_with_its_real_size(env):
     assert counts(document_id)[0] == "ready"
     assert row(document_id).size_bytes == len(short.encode())
     assert TEXT  # the module's other documents are the long text
+
+
+def test_a_worker_killed_mid_batch_leaves_its_batch_to_the_redelivery(env, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # Given a batch of three uploads, received from the ingest queue
+    long_text = TEXT * 2
+    documents = [new_document(env, long_text) for _ in range(3)]
+    sqs = _sqs(env)
+    url = env.provisioned.queue_urls["ingest"]
+    wanted = {key for _, key in documents}
+    by_id: dict[str, dict] = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(by_id) < len(wanted):
+        for message in sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1, AttributeNames=["All"]
+        ).get("Messages", []):
+            if any(names(key, message["Body"]) for key in wanted):
+                by_id[message["MessageId"]] = message
+            else:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    received = list(by_id.values())
+    assert len(received) == 3
+    event = tmp_path / "batch.json"
+    event.write_text(json.dumps(sqs_event(*(m["Body"] for m in received))))
+    # When the worker (a process of its own, as a Lambda execution environment is) is killed
+    # once it has finished the first document of the batch
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys\n"
+            "from functions.documents.ingest.handler import handler\n"
+            "from local.lambda_context import LambdaContext\n"
+            "handler(json.load(open(sys.argv[1])), LambdaContext('documents-ingest', 120))\n",
+            str(event),
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and worker.poll() is None:
+            if any(row(d).status == "ready" for d, _ in documents):
+                break
+            time.sleep(0.01)
+        assert worker.poll() is None, "the worker finished before it could be killed"
+        worker.send_signal(signal.SIGKILL)
+    finally:
+        worker.wait(timeout=10)
+    before = {d: row(d).status for d, _ in documents}
+    # Then part of the batch is done and the rest is left claimed or queued
+    assert "ready" in before.values()
+    assert set(before.values()) - {"ready"}, before
+    # When SQS delivers the batch again, one visibility timeout later (the claims' clocks
+    # moved on by that much: a test does not wait 12 minutes)
+    for document_id, _ in documents:
+        document = row(document_id)
+        if document.processing_started_at is not None:
+            set_row(
+                document_id,
+                processing_started_at=document.processing_started_at
+                - timedelta(seconds=TIMING.visibility_timeout_seconds),
+            )
+    time.sleep(1.1)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+        "Messages", []
+    )
+    redelivered = [m for m in again if any(names(key, m["Body"]) for key in wanted)]
+    assert len(redelivered) == 3
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in redelivered} == {"2"}
+    outcome = invoke(WORKER, sqs_event(*(m["Body"] for m in redelivered)))
+    # Then every record succeeded and every document is ready, with one set of chunks
+    assert outcome.error is None and outcome.result == {"batchItemFailures": []}
+    for document_id, _ in documents:
+        status, chunks, vectors = counts(document_id)
+        assert (status, chunks > 0, vectors) == ("ready", True, chunks), document_id
