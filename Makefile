@@ -21,7 +21,7 @@ PYTEST := $(PY) -m pytest
 # `make test JOBS=2` spreads the suites over pytest-xdist workers (the CDK suite stays on one).
 JOBS ?= 1
 
-.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval clean web web-install web-build web-check client client-check browser fuzz
+.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval load clean web web-install web-build web-check client client-check browser fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -135,6 +135,9 @@ bench-vectors: .venv/.installed ## pgvector at 100,000 chunks: ingest, search (d
 
 eval: .venv/.installed ## search quality on the labelled set, every embedder that runs here
 	$(PY) -m tests.quality.search --thresholds
+
+load: .venv/.installed ## mixed load (sign-ups, logins, uploads, searches) on a fresh local runner: LOAD_SECONDS=60 LOAD_USERS=8
+	$(PY) -m tests.load --seconds $${LOAD_SECONDS:-60} --users $${LOAD_USERS:-8}
 
 clean: ## remove build output and local state
 	rm -rf build cdk.out .local .pytest_cache .mypy_cache .ruff_cache web/out web/.next web/artifacts

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from functions.registry import Registry
 from local.lambda_context import ACCOUNT_ID, REGION
+from shared.platform.redelivery import default_visibility_timeout
 from shared.platform.settings import env_name
 
 LOCAL_STAGE = "local"
@@ -83,9 +88,13 @@ def aws_environment(endpoint: str) -> dict[str, str]:
     }
 
 
-def provision(registry: Registry, session: Any, endpoint: str) -> Provisioned:
+def provision(
+    registry: Registry, session: Any, endpoint: str, state: LocalState | None = None
+) -> Provisioned:
     """Create the buckets, queues (each with its dead-letter queue), S3 notifications and
-    secrets that the CDK app creates for ``registry``."""
+    secrets that the CDK app creates for ``registry``; with ``state``, put back what the last
+    run saved (objects before the notifications exist, so that none is ingested twice;
+    secrets with their old values; messages once their queues exist)."""
     s3 = session.client("s3", endpoint_url=endpoint, region_name=REGION)
     sqs = session.client("sqs", endpoint_url=endpoint, region_name=REGION)
     secrets = session.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
@@ -95,9 +104,13 @@ def provision(registry: Registry, session: Any, endpoint: str) -> Provisioned:
         physical = physical_name(bucket.name)
         s3.create_bucket(Bucket=physical)
         done.buckets[bucket.name] = physical
+    if state is not None:
+        state.restore_objects(s3, done.buckets.values())
 
     for entry, trigger in registry.queues:
-        visibility = trigger.visibility_timeout_seconds or 6 * entry.function.timeout_seconds
+        visibility = trigger.visibility_timeout_seconds or default_visibility_timeout(
+            entry.function.timeout_seconds
+        )
         dlq_url = sqs.create_queue(
             QueueName=physical_name(f"{trigger.queue}-dlq"),
             Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
@@ -150,10 +163,155 @@ def provision(registry: Registry, session: Any, endpoint: str) -> Provisioned:
         ses = session.client("ses", endpoint_url=endpoint, region_name=REGION)
         ses.verify_email_identity(EmailAddress=sender)
 
+    saved = state.secrets() if state is not None else {}
     for secret in registry.secrets:
-        value = secret.local_value() if secret.local_value else os.urandom(32).hex()
+        value = saved.get(secret.name)
+        if value is None:
+            value = secret.local_value() if secret.local_value else os.urandom(32).hex()
+            saved[secret.name] = value
         arn = secrets.create_secret(
             Name=physical_name(secret.name), Description=secret.description, SecretString=value
         )["ARN"]
         done.secret_arns[secret.name] = arn
+    if state is not None:
+        state.save_secrets(saved)
+        state.restore_messages(sqs, {**done.queue_urls, **_dlq_names(done)})
     return done
+
+
+def _dlq_names(done: Provisioned) -> dict[str, str]:
+    return {f"{name}-dlq": url for name, url in done.dlq_urls.items()}
+
+
+class LocalState:
+    """What moto holds that must outlive the runner, under ``<state_dir>/aws/``: the secrets'
+    values (the signing keys: sessions survive a restart), the buckets' objects and the queues'
+    messages. Saved when the runner stops (Ctrl-C, after the pollers finished their batches),
+    put back when it starts; ``make clean`` deletes the folder, and everything starts fresh.
+
+    A runner killed without stopping (SIGKILL, a crash) keeps its secrets (written at start)
+    but loses the objects and messages of that run; a document whose message was lost so is
+    queued again by the maintenance job (``docs/data.md``, "Nothing stuck").
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "aws"
+
+    # ---- secrets ------------------------------------------------------------------------------
+
+    @property
+    def _secrets_file(self) -> Path:
+        return self.root / "secrets.json"
+
+    def secrets(self) -> dict[str, str]:
+        if not self._secrets_file.is_file():
+            return {}
+        document = json.loads(self._secrets_file.read_text())
+        return {str(k): str(v) for k, v in document.items()}
+
+    def save_secrets(self, values: dict[str, str]) -> None:
+        self._write(self._secrets_file, json.dumps(values, indent=1).encode())
+
+    # ---- objects ------------------------------------------------------------------------------
+
+    def save_objects(self, s3: Any, buckets: Iterable[str]) -> int:
+        """Every object of ``buckets``, replacing what was saved before; how many."""
+        folder = self.root / "s3"
+        staged = self.root / "s3.new"
+        shutil.rmtree(staged, ignore_errors=True)
+        count = 0
+        for bucket in buckets:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for item in page.get("Contents", []):
+                    got = s3.get_object(Bucket=bucket, Key=item["Key"])
+                    name = staged / bucket / quote(item["Key"], safe="")
+                    self._write(name, got["Body"].read())
+                    meta = {"content_type": got.get("ContentType") or "binary/octet-stream"}
+                    self._write(name.with_name(name.name + META), json.dumps(meta).encode())
+                    count += 1
+        shutil.rmtree(folder, ignore_errors=True)
+        staged.mkdir(parents=True, exist_ok=True)
+        staged.rename(folder)
+        return count
+
+    def restore_objects(self, s3: Any, buckets: Iterable[str]) -> int:
+        folder = self.root / "s3"
+        count = 0
+        for bucket in buckets:
+            for name in sorted((folder / bucket).glob("*")) if (folder / bucket).is_dir() else []:
+                if name.name.endswith(META):
+                    continue
+                meta_file = name.with_name(name.name + META)
+                meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+                s3.put_object(
+                    Bucket=bucket,
+                    Key=unquote(name.name),
+                    Body=name.read_bytes(),
+                    ContentType=meta.get("content_type", "binary/octet-stream"),
+                )
+                count += 1
+        return count
+
+    # ---- messages -----------------------------------------------------------------------------
+
+    def save_messages(
+        self, sqs: Any, queue_urls: dict[str, str], in_flight: dict[str, list[dict[str, Any]]]
+    ) -> int:
+        """Every visible message of the queues, and the ones a poller held (``in_flight``, by
+        queue name: received, not deleted), replacing what was saved before; how many."""
+        saved: dict[str, list[dict[str, Any]]] = {}
+        for name, url in queue_urls.items():
+            bodies = saved.setdefault(name, [])
+            bodies.extend(_portable(m) for m in in_flight.get(name, []))
+            seen = {m["id"] for m in bodies}
+            while True:
+                got = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=10,
+                    MessageAttributeNames=["All"],
+                    VisibilityTimeout=600,
+                ).get("Messages", [])
+                if not got:
+                    break
+                for message in got:
+                    if message["MessageId"] not in seen:
+                        seen.add(message["MessageId"])
+                        bodies.append(_portable(message))
+        self._write(self.root / "sqs.json", json.dumps(saved).encode())
+        return sum(len(v) for v in saved.values())
+
+    def restore_messages(self, sqs: Any, queue_urls: dict[str, str]) -> int:
+        file = self.root / "sqs.json"
+        if not file.is_file():
+            return 0
+        count = 0
+        for name, messages in json.loads(file.read_text()).items():
+            url = queue_urls.get(name)
+            if url is None:
+                continue  # a queue no longer declared
+            for message in messages:
+                sqs.send_message(
+                    QueueUrl=url, MessageBody=message["body"], MessageAttributes=message["attrs"]
+                )
+                count += 1
+        file.unlink()  # sent: the queues hold them now
+        return count
+
+    def _write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "wb", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
+            handle.write(data)
+        temporary.replace(path)
+
+
+META = ".meta.json"
+
+
+def _portable(message: dict[str, Any]) -> dict[str, Any]:
+    """A received message as it can be sent again: id, body and message attributes."""
+    attrs = {
+        key: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+        for key, value in (message.get("MessageAttributes") or {}).items()
+    }
+    return {"id": message["MessageId"], "body": message["Body"], "attrs": attrs}

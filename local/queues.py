@@ -144,6 +144,10 @@ class QueuePoller:
         self.quiet = quiet
         self.received = 0  # messages handed to the worker, retries included
         self.deleted = 0
+        #: Received and not deleted yet (in a batch, or failed and waiting to come back), by
+        #: message id: what the runner saves when it stops, with the visible ones.
+        self.held: dict[str, MessageTypeDef] = {}
+        self._held_lock = threading.Lock()
         self._queue_arn: str | None = None
         self._thread: threading.Thread | None = None
 
@@ -177,6 +181,8 @@ class QueuePoller:
         if not messages:
             return 0
         self.received += len(messages)
+        with self._held_lock:
+            self.held.update((m["MessageId"], m) for m in messages)
         event = sqs_event(messages, queue_arn=self.queue_arn, region=self.sqs.meta.region_name)
         invocation = self.invoker(self.entry, event, quiet=self.quiet)
         outcome = batch_outcome(invocation, (m["MessageId"] for m in messages))
@@ -199,6 +205,9 @@ class QueuePoller:
                 ],
             )
             self.deleted += len(result.get("Successful", []))
+            with self._held_lock:
+                for done in result.get("Successful", []):
+                    self.held.pop(chunk[int(done["Id"])]["MessageId"], None)
             for failure in result.get("Failed", []):
                 # A receipt handle goes stale when the handler outlived the visibility timeout:
                 # SQS then delivers the message again, as it would in AWS.
@@ -217,6 +226,11 @@ class QueuePoller:
         """Set the stop event (shared with whoever passed it in); the thread ends after its
         current receive and batch."""
         self.stop_event.set()
+
+    def held_messages(self) -> list[dict[str, Any]]:
+        """A copy of :attr:`held`."""
+        with self._held_lock:
+            return [dict(m) for m in self.held.values()]
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the polling thread to end."""

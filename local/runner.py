@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from functions.registry import REPO_ROOT, Entry, Registry
-from local.aws import MotoServer, Provisioned, aws_environment, physical_name, provision
+from local.aws import (
+    LocalState,
+    MotoServer,
+    Provisioned,
+    aws_environment,
+    physical_name,
+    provision,
+)
 from local.gateway import Gateway, HttpServer, Reply
 from local.invoke import Invocation, invoke
 from local.isolation import IsolatedInvoker
@@ -29,6 +36,10 @@ WEB_DIR = REPO_ROOT / "web" / "out"
 #: Swagger UI's files, served from the fastapi-offline package (Swagger UI 5: OpenAPI 3.1; the
 #: swagger-ui-bundle package ships Swagger UI 4, which refuses a 3.1 document).
 DOCS_ASSETS = "/docs/assets/"
+
+
+#: How long a stopping runner waits for each queue poller to finish its batch.
+POLLER_GRACE_SECONDS = 30
 
 
 def free_port() -> int:
@@ -111,6 +122,7 @@ class LocalRunner:
         self.provisioned = Provisioned()
         self.pollers: list[Any] = []
         self.scheduler: Any = None
+        self.state: LocalState | None = None
         self._stop = threading.Event()
         self._saved_env: dict[str, str | None] = {}
         self.isolation: IsolatedInvoker | None = None
@@ -143,7 +155,11 @@ class LocalRunner:
         self._set_env(runtime_environment())
         import boto3
 
-        self.provisioned = provision(self.registry, boto3.Session(), self.moto.endpoint)
+        # what the last run saved under state_dir/aws (local.aws.LocalState) comes back
+        self.state = LocalState(self.config.state_dir)
+        self.provisioned = provision(
+            self.registry, boto3.Session(), self.moto.endpoint, state=self.state
+        )
         self._set_env(self.provisioned.environment())
         self._set_env({"DATABASE_URL": self._database_url(), "REDIS_URL": self._redis_url()})
         self._set_env(self.config.function_env)
@@ -175,10 +191,13 @@ class LocalRunner:
             self.scheduler.stop()
         for poller in self.pollers:
             poller.stop()
+        for poller in self.pollers:  # let each finish its batch, as Lambda would
+            poller.join(timeout=POLLER_GRACE_SECONDS)
         if self.http is not None:
             self.http.stop()
         if self.isolation is not None:
             self.isolation.stop()
+        self._save_state()
         if self.redis_server is not None:
             self.redis_server.shutdown()
             self.redis_server.server_close()
@@ -212,6 +231,27 @@ class LocalRunner:
             names[("secret", arn)] = name
             names[("secret", physical_name(name))] = name
         return names
+
+    def _save_state(self) -> None:
+        """Save moto's objects and messages for the next start (local.aws.LocalState)."""
+        if self.moto is None or self.state is None or not self.provisioned.buckets:
+            return
+        import boto3
+
+        session = boto3.Session()
+        endpoint = self.moto.endpoint
+        held: dict[str, list[dict[str, Any]]] = {}
+        for poller in self.pollers:
+            held[poller.trigger.queue] = poller.held_messages()
+        try:
+            self.state.save_objects(
+                session.client("s3", endpoint_url=endpoint), self.provisioned.buckets.values()
+            )
+            queues = {**self.provisioned.queue_urls}
+            queues.update({f"{n}-dlq": u for n, u in self.provisioned.dlq_urls.items()})
+            self.state.save_messages(session.client("sqs", endpoint_url=endpoint), queues, held)
+        except Exception as exc:  # never keep the runner from stopping
+            print(f"! could not save the local AWS state: {exc!r}", flush=True)
 
     @property
     def url(self) -> str:

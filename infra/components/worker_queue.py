@@ -12,10 +12,7 @@ from constructs import Construct
 
 from infra.config import ConfigurationError
 from shared.platform.declare import QueueTrigger
-
-#: AWS's advice for a queue feeding Lambda: visibility at least six times the function timeout,
-#: so a batch being retried by the poller is not handed out again meanwhile.
-VISIBILITY_FACTOR = 6
+from shared.platform.redelivery import default_visibility_timeout
 
 
 class WorkerQueue(Construct):
@@ -26,8 +23,10 @@ class WorkerQueue(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self.trigger = trigger
-        visibility = (
-            trigger.visibility_timeout_seconds or VISIBILITY_FACTOR * function_timeout_seconds
+        # The worker's declaration resolves it (shared.platform.redelivery); a bare trigger
+        # gets the same default
+        visibility = trigger.visibility_timeout_seconds or default_visibility_timeout(
+            function_timeout_seconds
         )
         if visibility < function_timeout_seconds:
             raise ConfigurationError(

@@ -63,15 +63,17 @@ def _decode(data: bytes) -> str:
 def check_content(data: bytes, *, declared_type: str, declared_size: int) -> None:
     """Check that ``data`` is the document that was declared, before extracting it.
 
-    Raises :class:`ExtractionError` when the size differs from ``declared_size``, when a PDF
+    ``declared_size`` is a maximum (the upload form allows up to it, as the contract says): a
+    smaller file is fine, and its real size is recorded. Raises :class:`ExtractionError` when
+    the file is larger than ``declared_size``, when a PDF
     lacks the ``%PDF-`` magic bytes, or when a text type holds NUL bytes or invalid UTF-8.
     """
     media_type = _media_type(declared_type)
     if media_type not in ALLOWED_TYPES:
         raise _unsupported(declared_type)
-    if len(data) != declared_size:
+    if len(data) > declared_size:
         raise ExtractionError(
-            f"The uploaded file is {len(data):,} bytes, not the {declared_size:,} declared."
+            f"The uploaded file is {len(data):,} bytes, more than the {declared_size:,} declared."
         )
     if media_type == "application/pdf":
         if not data.startswith(PDF_MAGIC):

@@ -3,18 +3,33 @@ document with its chunks and vectors out.
 
 Exactly one effect per upload, however often or concurrently the message arrives: a delivery
 first *claims* the document (``queued``/``pending_upload`` → ``processing`` in one conditional
-UPDATE); a delivery that cannot claim it does nothing. A claim older than ``STALE_AFTER`` (the
-worker died half-way) may be taken over. Vectors are upserted by chunk id and chunks replaced in
-one transaction, so a retry after a crash leaves one set of each. A file that cannot be parsed
-ends ``failed`` with a readable error (no retry: it would fail the same way); any other error
-puts the document back to ``queued`` and fails the record, so SQS retries it and, after
-``maxReceiveCount`` receives, dead-letters it.
+UPDATE). A claim older than ``STALE_AFTER`` (the worker died half-way) is taken over; a delivery
+that finds a fresh claim fails its record, so that SQS delivers it again after the visibility
+timeout (never acknowledged while the work may still be lost). The timings come from
+:data:`TIMING` (``shared.platform.redelivery``): the worker's declaration takes its timeout,
+visibility timeout and ``maxReceiveCount`` from it, so a redelivered message always finds a
+dead worker's claim stale.
+
+Vectors are upserted by chunk id and chunks replaced in one transaction, so a retry after a
+crash leaves one set of each. A file that cannot be parsed ends ``failed`` with a readable error
+(no retry: it would fail the same way); any other error puts the document back to ``queued`` and
+fails the record, so SQS retries it, except on the last attempt (``TIMING.max_attempts``
+claims), which ends it ``failed`` with the ``document_failed`` notification. A document left
+``queued``/``processing`` anyway (its message lost) is queued again, or failed once its attempts
+are spent, by the maintenance job (:func:`requeue_stuck`).
+
+An upload is known by its ETag (``ingested_etag``): a second upload to a ``ready`` or ``failed``
+document's key (a replayed presigned POST, within its expiry) is ingested again, so the index
+always follows the stored file; a duplicate notification of the same object is skipped. The
+size recorded is the object's real size (the declared one is a maximum).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import unquote_plus
 
@@ -25,9 +40,16 @@ from shared.documents import repository, storage
 from shared.documents.models import Document
 from shared.notifications.messages import Kind
 from shared.platform import db
-from shared.platform.observability import logger
+from shared.platform.observability import logger, request_id_var
+from shared.platform.redelivery import Redelivery
 
-STALE_AFTER = timedelta(minutes=15)
+#: The ingest worker's timing: its function timeout and receive count, and all that follows
+#: (its queue's visibility timeout, the claim's staleness, when a document is stuck).
+TIMING = Redelivery(function_timeout_seconds=120, max_receive_count=5)
+STALE_AFTER = TIMING.claim_stale_after
+#: The queue the maintenance job sends stuck documents to again.
+QUEUE = "ingest"
+SPENT = "Ingestion did not complete after {attempts} attempts; upload the file again."
 EMBED_BATCH = 64
 #: Written vectors moved into the store's approximate index after each document, at least.
 INDEX_AFTER_INGEST = 2000
@@ -36,8 +58,11 @@ Outcome = Literal["ready", "failed", "skipped", "unknown", "deleted"]
 
 
 class S3ObjectRef(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     key: str
     size: int | None = None
+    etag: str | None = Field(default=None, alias="eTag")
 
 
 class S3BucketRef(BaseModel):
@@ -91,35 +116,56 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: The claims this thread of work took (document id → claimed at): a record run again after
+#: its connection died (``shared.platform.worker``) takes its own claim back, when releasing it
+#: failed too.
+_MINE: ContextVar[dict[uuid.UUID, datetime] | None] = ContextVar("ingest_claims", default=None)
+
+
+class ClaimHeld(Exception):
+    """Another delivery holds a fresh claim on the document: this record is retried later."""
+
+
 def ingest_notification(notification: S3Notification) -> list[Outcome]:
     """Ingest every created object the notification names."""
     return [
-        ingest_object(unquote_plus(record.s3.object.key))
+        ingest_object(unquote_plus(record.s3.object.key), etag=record.s3.object.etag)
         for record in notification.records
         if record.event_name.startswith("ObjectCreated")
     ]
 
 
-def _claim(key: str) -> Document | None:
+def _claim(key: str, etag: str | None) -> Document | None:
+    """The claimed document; None when there is nothing to do (already ingested from this
+    object). Raises :class:`ClaimHeld` when a live worker holds it."""
     with db.session_scope() as session:
         document = repository.by_key(session, key)
         if document is None:
             return None
-        if not repository.claim(
-            session, document.id, now=_now(), stale_before=_now() - STALE_AFTER
+        now = _now()
+        mine = _MINE.get()
+        if mine is None:
+            mine = {}
+            _MINE.set(mine)
+        if repository.claim(
+            session,
+            document.id,
+            now=now,
+            stale_before=now - STALE_AFTER,
+            etag=etag,
+            mine=mine.get(document.id),
         ):
-            return None
-        session.refresh(document)
-        return document
+            session.refresh(document)
+            mine[document.id] = now
+            return document
+        if document.status == "processing":
+            raise ClaimHeld(f"document {document.id} is being ingested by another delivery")
+        return None
 
 
-def _set_status(document_id: uuid.UUID, status: str, error: str | None = None) -> None:
-    with db.session_scope() as session:
-        repository.release(session, document_id, status=status, error=error)
-
-
-def ingest_object(key: str) -> Outcome:
-    """Ingest the object at ``key`` into its document."""
+def ingest_object(key: str, *, etag: str | None = None) -> Outcome:
+    """Ingest the object at ``key`` (of ETag ``etag``, when the notification says) into its
+    document."""
     from shared.documents.extract import ExtractionError
 
     with db.session_scope() as session:
@@ -127,33 +173,67 @@ def ingest_object(key: str) -> Outcome:
     if not exists:
         logger.warning("No document for this object: ignored", extra={"key": key})
         return "unknown"
-    document = _claim(key)
+    document = _claim(key, etag)
     if document is None:
-        logger.info("Document already ingested or being ingested: skipped", extra={"key": key})
+        logger.info("Document already ingested from this object: skipped", extra={"key": key})
         return "skipped"
+    stored: storage.Stored | None = None
     try:
-        pieces = _read_and_split(document)
+        stored = _read(document)
+        pieces = _split(document, stored.data)
         vectors = _embed(document.title, pieces)
     except ExtractionError as exc:
-        with db.session_scope() as session:
-            if repository.release(session, document.id, status="failed", error=str(exc)):
-                _notify(session, document, "document_failed", error=str(exc))
+        _fail(document, str(exc), etag=stored.etag if stored else None)
         logger.info("Document failed to parse", extra={"document_id": str(document.id)})
         return "failed"
     except Exception:
+        if document.ingest_attempts >= TIMING.max_attempts:
+            # The last receive of the message: end it here rather than leave it to the DLQ
+            _fail(document, SPENT.format(attempts=document.ingest_attempts))
+            logger.exception(
+                "Document failed on its last attempt", extra={"document_id": str(document.id)}
+            )
+            return "failed"
         _set_status(document.id, "queued")  # let the retry claim it again
         raise
-    return _store(document, pieces, vectors)
+    outcome = _store(document, pieces, vectors, stored)
+    _forget_claim(document.id)
+    return outcome
 
 
-def _read_and_split(document: Document) -> list[str]:
-    from shared.documents.chunking import split
-    from shared.documents.extract import ExtractionError, check_content, extract_text
+def _forget_claim(document_id: uuid.UUID) -> None:
+    mine = _MINE.get()
+    if mine is not None:
+        mine.pop(document_id, None)
+
+
+def _set_status(document_id: uuid.UUID, status: str, error: str | None = None) -> None:
+    with db.session_scope() as session:
+        repository.release(session, document_id, status=status, error=error)
+
+
+def _fail(document: Document, error: str, *, etag: str | None = None) -> None:
+    _forget_claim(document.id)
+    with db.session_scope() as session:
+        if repository.release(session, document.id, status="failed", error=error):
+            if etag is not None:
+                repository.set_ingested(session, document.id, etag=etag)
+            _notify(session, document, "document_failed", error=error)
+
+
+def _read(document: Document) -> storage.Stored:
+    from shared.documents.extract import ExtractionError
 
     try:
-        data = storage.read(document.s3_key)
+        return storage.read(document.s3_key)
     except storage.Missing:
         raise ExtractionError("The uploaded file is missing.") from None
+
+
+def _split(document: Document, data: bytes) -> list[str]:
+    from shared.documents.chunking import split
+    from shared.documents.extract import check_content, extract_text
+
     check_content(data, declared_type=document.content_type, declared_size=document.size_bytes)
     return split(extract_text(data, document.content_type))
 
@@ -170,7 +250,9 @@ def _embed(title: str, pieces: list[str]) -> list[list[float]]:
     return vectors
 
 
-def _store(document: Document, pieces: list[str], vectors: list[list[float]]) -> Outcome:
+def _store(
+    document: Document, pieces: list[str], vectors: list[list[float]], stored: storage.Stored
+) -> Outcome:
     from shared.vectors import VectorRecord, get_vector_store
 
     store = get_vector_store()
@@ -194,6 +276,8 @@ def _store(document: Document, pieces: list[str], vectors: list[list[float]]) ->
         repository.replace_chunks(session, current, pieces)
         current.status = "ready"
         current.chunk_count = len(pieces)
+        current.size_bytes = len(stored.data)  # the declared size is a maximum
+        current.ingested_etag = stored.etag
         current.error = None
         current.processing_started_at = None
         _notify(session, document, "document_ready")
@@ -221,3 +305,55 @@ def _notify(session: Session, document: Document, kind: Kind, **data: str) -> No
             data={"title": document.title, **data},
         ),
     )
+
+
+# ---- stuck documents (the maintenance job) -----------------------------------------------------
+
+
+def requeue_stuck(session: Session, *, now: datetime, limit: int = 500) -> dict[str, int]:
+    """Documents left ``queued``/``processing`` for longer than a full redelivery cycle
+    (``TIMING.stuck_after``: their message was lost, or ran out while its workers died): each
+    goes back to the ingest queue (through the outbox, as ``queued``), or, once its attempts
+    are spent, ends ``failed`` with its ``document_failed`` notification."""
+    from shared.platform import outbox
+
+    requeued = failed = 0
+    for document in repository.stuck(
+        session, unchanged_since=now - TIMING.stuck_after, limit=limit
+    ):
+        if document.ingest_attempts >= TIMING.max_attempts:
+            error = SPENT.format(attempts=document.ingest_attempts)
+            document.status, document.error = "failed", error
+            document.processing_started_at = None
+            _notify(session, document, "document_failed", error=error)
+            failed += 1
+        else:
+            document.status, document.processing_started_at = "queued", None
+            document.updated_at = now  # a full cycle again before the next look
+            outbox.add(
+                session,
+                outbox.QueueMessage(
+                    queue=QUEUE,
+                    body=_notification_of(document.s3_key),
+                    request_id=request_id_var.get(),
+                ),
+            )
+            requeued += 1
+    session.flush()
+    if requeued or failed:
+        logger.warning("Stuck documents handled", extra={"requeued": requeued, "failed": failed})
+    return {"requeued_documents": requeued, "failed_documents": failed}
+
+
+def _notification_of(key: str) -> str:
+    """The body S3 would have sent for ``key`` (no ETag: it never re-ingests a ready one)."""
+    body = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Requeued",
+                "s3": {"bucket": {"name": storage.bucket_name()}, "object": {"key": key}},
+            }
+        ]
+    }
+    S3Notification.model_validate(body)
+    return json.dumps(body)

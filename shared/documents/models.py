@@ -29,6 +29,11 @@ class Document(Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(1000), default=None)
     processing_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Claims by the ingest worker so far (its last attempt fails the document).
+    ingest_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The ETag of the object the chunks were made from: a new upload (another ETag) to the
+    #: same key is ingested again, a duplicate notification of the same one is not.
+    ingested_etag: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.documents.models import Chunk, Document
@@ -50,25 +50,67 @@ def mark_uploaded(session: Session, document_id: uuid.UUID) -> bool:
 
 
 def claim(
-    session: Session, document_id: uuid.UUID, *, now: datetime, stale_before: datetime
+    session: Session,
+    document_id: uuid.UUID,
+    *,
+    now: datetime,
+    stale_before: datetime,
+    etag: str | None = None,
+    mine: datetime | None = None,
 ) -> bool:
-    """Take the document for ingestion (``pending_upload``/``queued`` → ``processing``, or a
-    ``processing`` claim older than ``stale_before``); False when someone else holds it."""
+    """Take the document for ingestion; False when someone else holds it or nothing is new.
+
+    Claimable: ``pending_upload``/``queued``; ``processing`` with a claim older than
+    ``stale_before`` (its worker died); ``ready``/``failed`` when the object now has another
+    ETag than the one ingested (a second upload to the key: its bytes are ingested again); the
+    caller's own claim, taken at ``mine``. Each claim counts an attempt; a new upload starts
+    counting again."""
+    fresh_upload = and_(
+        Document.status.in_(("ready", "failed")),
+        or_(Document.ingested_etag.is_(None), Document.ingested_etag != etag),
+    )
+    claimable = [
+        Document.status.in_(("pending_upload", "queued")),
+        and_(Document.status == "processing", Document.processing_started_at < stale_before),
+    ]
+    if etag:
+        claimable.append(fresh_upload)
+    if mine is not None:
+        claimable.append(
+            and_(Document.status == "processing", Document.processing_started_at == mine)
+        )
     result = session.execute(
         update(Document)
-        .where(
-            Document.id == document_id,
-            or_(
-                Document.status.in_(("pending_upload", "queued")),
-                and_(
-                    Document.status == "processing",
-                    Document.processing_started_at < stale_before,
-                ),
+        .where(Document.id == document_id, or_(*claimable))
+        .values(
+            status="processing",
+            processing_started_at=now,
+            error=None,
+            ingest_attempts=case(
+                (Document.status.in_(("ready", "failed")), 1),
+                else_=Document.ingest_attempts + 1,
             ),
         )
-        .values(status="processing", processing_started_at=now, error=None)
     )
     return db.affected(result) == 1
+
+
+def stuck(session: Session, *, unchanged_since: datetime, limit: int) -> list[Document]:
+    """Documents ``queued`` or ``processing`` that have not changed since ``unchanged_since``
+    (their message was lost, or their worker died and its message ran out), locked for the
+    caller and skipped by anyone else doing the same."""
+    return list(
+        session.scalars(
+            select(Document)
+            .where(
+                Document.status.in_(("queued", "processing")),
+                Document.updated_at < unchanged_since,
+            )
+            .order_by(Document.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
 
 
 def release(
@@ -82,6 +124,11 @@ def release(
         .values(status=status, error=error, processing_started_at=None)
     )
     return db.affected(released) == 1
+
+
+def set_ingested(session: Session, document_id: uuid.UUID, *, etag: str) -> None:
+    """Record the ETag of the object the document's outcome came from."""
+    session.execute(update(Document).where(Document.id == document_id).values(ingested_etag=etag))
 
 
 def replace_chunks(session: Session, document: Document, texts: Sequence[str]) -> None:

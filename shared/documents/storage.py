@@ -7,6 +7,7 @@ Every function here is one S3 call (or one page-wise listing); the bucket is the
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.platform import aws
@@ -25,8 +26,12 @@ def owner_prefix(owner_id: uuid.UUID) -> str:
     return f"uploads/{owner_id}/"
 
 
-def _bucket() -> str:
+def bucket_name() -> str:
+    """The uploads bucket's name."""
     return get_settings(Storage).uploads_bucket
+
+
+_bucket = bucket_name
 
 
 def presigned_post(key: str, *, content_type: str, max_bytes: int, ttl: int) -> dict[str, Any]:
@@ -81,8 +86,16 @@ class Missing(Exception):
     """The object is not in the bucket."""
 
 
-def read(key: str) -> bytes:
-    """The object's bytes; :class:`Missing` when there is none."""
+@dataclass(frozen=True)
+class Stored:
+    """An object's bytes and its ETag (unquoted, as S3 events carry it)."""
+
+    data: bytes
+    etag: str
+
+
+def read(key: str) -> Stored:
+    """The object's bytes and ETag; :class:`Missing` when there is none."""
     from botocore.exceptions import ClientError
 
     try:
@@ -92,7 +105,7 @@ def read(key: str) -> bytes:
             raise Missing(key) from None
         raise
     data: bytes = response["Body"].read()
-    return data
+    return Stored(data=data, etag=str(response.get("ETag", "")).strip('"'))
 
 
 def delete(key: str) -> None:

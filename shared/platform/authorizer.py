@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from shared.platform import snapstart
+from shared.platform import db, snapstart
 from shared.platform.declare import Access, AuthorizerTrigger, Function
 from shared.platform.errors import Unauthorized
 from shared.platform.identity import Principal
@@ -75,8 +75,10 @@ class AuthorizerFunction(Function):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Exception(UNAUTHORIZED)
+        verify = self._verify
         try:
-            principal = self._verify(token.strip())
+            # a read-only check: repeated once on a fresh connection if its connection was dead
+            principal = db.run_retrying(lambda: verify(token.strip()))
         except Unauthorized as exc:
             logger.info("Token refused", extra={"reason": exc.detail})
             raise Exception(UNAUTHORIZED) from None

@@ -15,7 +15,12 @@ Liveness: a pooled connection is pinged when it is checked out after being idle 
 environment reuses its connection without the extra round trip, and one that sat frozen
 between invocations (when RDS Proxy or a NAT may have dropped the connection) checks it first.
 A dead connection found so is replaced before the request sees it. A connection that dies
-inside the idle window still surfaces as a disconnect error on its first statement.
+inside the idle window (a backend terminated, a failover) surfaces as a disconnect error on its
+first statement: SQLAlchemy then discards it and every connection pooled before it, and the
+transport runs the request once more (:func:`retryable`): an HTTP request, or the authorizer's
+check, is repeated transparently when nothing of it may have committed yet. A disconnect during
+a commit (its outcome unknown), or a second one, is a 503 problem (:func:`is_disconnect`),
+never a 500.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from shared.platform import secrets
 from shared.platform.settings import Database, get_settings
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -97,6 +105,7 @@ def engine() -> Engine:
         kwargs["connect_args"] = {"ssl_context": ssl.create_default_context()}
     eng = create_engine(url, **kwargs)
     _ping_after_idle(eng, settings.database_ping_after_idle_seconds)
+    _socket_errors_are_disconnects(eng)
     if settings.database_url is None:
 
         @event.listens_for(eng, "do_connect")
@@ -104,6 +113,23 @@ def engine() -> Engine:
             params["user"], params["password"] = credentials()
 
     return eng
+
+
+def _socket_errors_are_disconnects(eng: Engine) -> None:
+    """pg8000 lets some socket errors through as they are (a ``ConnectionResetError`` while
+    it reads a reply): make them disconnects too, so that the pool drops the connection (and
+    those pooled before it) and the error is a ``DBAPIError`` with ``connection_invalidated``."""
+    from sqlalchemy import event, exc
+
+    @event.listens_for(eng, "handle_error")
+    def _socket_error(ctx: Any) -> Any:
+        original = ctx.original_exception
+        if not isinstance(original, OSError) or ctx.is_disconnect:
+            return None
+        ctx.is_disconnect = True
+        return exc.DBAPIError(
+            ctx.statement, None, original, hide_parameters=True, connection_invalidated=True
+        )
 
 
 _CHECKED_IN_AT = "stratus_checked_in_at"
@@ -130,6 +156,66 @@ def _ping_after_idle(eng: Engine, idle_seconds: float) -> None:
             raise exc.DisconnectionError("idle connection failed its ping") from error
 
 
+# ---- dead connections: retry once when nothing may have committed --------------------------------
+
+#: The unit of work of the current request: whether any of its sessions reached a commit. A
+#: mutable holder, so that a session run in a worker thread (a copied context) marks it too.
+_UNIT: ContextVar[dict[str, bool] | None] = ContextVar("stratus_db_unit", default=None)
+
+
+def begin_unit() -> None:
+    """Start a unit of work that may be retried (an HTTP request, an authorizer check)."""
+    _UNIT.set({"committing": False})
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True for the error of a statement whose connection turned out dead (SQLAlchemy has
+    invalidated it, and the pool's older connections with it)."""
+    if "sqlalchemy" not in sys.modules:  # a function that never touched a database
+        return False
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retryable(exc: BaseException) -> bool:
+    """True when ``exc`` is a dead connection and no session of the current unit of work has
+    tried to commit: its transaction was rolled back with the connection, so running the unit
+    again on a fresh connection cannot apply anything twice."""
+    unit = _UNIT.get()
+    return is_disconnect(exc) and unit is not None and not unit["committing"]
+
+
+def run_retrying(fn: Callable[[], T]) -> T:
+    """``fn()`` as one unit of work, run once more on a fresh connection if its connection
+    was dead (:func:`retryable`)."""
+    begin_unit()
+    try:
+        return fn()
+    except Exception as exc:
+        if not retryable(exc):
+            raise
+        log_retry(exc)
+        begin_unit()
+        return fn()
+
+
+def log_retry(exc: BaseException) -> None:
+    """Say that a unit of work runs again after a dead connection (never the statement)."""
+    from shared.platform.observability import logger
+
+    logger.warning(
+        "The database connection was dead; running again on a fresh one",
+        extra={"error": type(exc).__name__},
+    )
+
+
+def _mark_committing() -> None:
+    unit = _UNIT.get()
+    if unit is not None:
+        unit["committing"] = True
+
+
 @lru_cache(maxsize=1)
 def _sessionmaker() -> sessionmaker[Session]:
     from sqlalchemy.orm import sessionmaker
@@ -143,6 +229,7 @@ def session_scope() -> Iterator[Session]:
     session = _sessionmaker()()
     try:
         yield session
+        _mark_committing()
         session.commit()
     except BaseException:
         session.rollback()

@@ -25,7 +25,7 @@ from mangum import Mangum
 from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.platform import snapstart
+from shared.platform import db, snapstart
 from shared.platform.declare import CACHE, Access, Function, Route
 from shared.platform.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -33,6 +33,7 @@ from shared.platform.errors import (
     FieldError,
     Forbidden,
     Problem,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     problem_for,
@@ -192,6 +193,10 @@ def to_problem(exc: BaseException) -> Problem:
             request_id=request_id,
             headers=dict(exc.headers or {}),
         )
+    if db.is_disconnect(exc):
+        # Postgres went away and the request could not be repeated safely: retry later
+        logger.warning("The database connection was lost", extra={"error": type(exc).__name__})
+        exc = ServiceUnavailable("The database is unavailable: retry shortly.")
     if not isinstance(exc, AppError):
         log_failure("Unhandled error while serving the request", exc)
     return problem_for(exc, request_id)
@@ -205,7 +210,17 @@ class ProblemRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
-                return await original(request)
+                db.begin_unit()
+                try:
+                    return await original(request)
+                except Exception as exc:
+                    # A pooled connection that died (a terminated backend, a failover) before
+                    # anything committed: the request runs once more, on a fresh connection
+                    if not db.retryable(exc):
+                        raise
+                    db.log_retry(exc)
+                    db.begin_unit()
+                    return await original(request)
             except Exception as exc:
                 return problem_response(to_problem(exc))
 

@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shared.platform import snapstart
+from shared.platform import db, snapstart
 from shared.platform.declare import Access, Function, QueueTrigger
 from shared.platform.observability import is_sane_request_id, log_failure, logger, set_request_id
 from shared.platform.queues import REQUEST_ID_ATTRIBUTE
+from shared.platform.redelivery import Redelivery, default_visibility_timeout
 from shared.platform.settings import Observability, Settings
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ H = TypeVar("H", bound=Callable[..., None])
 MAX_BATCH_SIZE = 10  # without a batching window
 MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 MAX_TIMEOUT_SECONDS = 900
+#: How many times a record runs when its database connection keeps turning out dead.
+DISCONNECT_ATTEMPTS = 4
 
 
 def request_id_of(record: Mapping[str, Any]) -> str:
@@ -101,7 +104,16 @@ class QueueWorker(Function, Generic[M]):
         settings: type[Settings] = Observability,
         timeout_seconds: int = 30,
         memory_mb: int = 512,
+        redelivery: Redelivery | None = None,
     ) -> None:
+        if redelivery is not None:
+            # One source for the numbers a claim relies on (shared.platform.redelivery)
+            timeout_seconds = redelivery.function_timeout_seconds
+            max_receive_count = redelivery.max_receive_count
+            visibility_timeout_seconds = redelivery.visibility_timeout_seconds
+        elif visibility_timeout_seconds is None:
+            visibility_timeout_seconds = default_visibility_timeout(timeout_seconds)
+        self.redelivery = redelivery
         trigger = QueueTrigger(
             queue=queue,
             batch_size=batch_size,
@@ -195,6 +207,13 @@ class QueueWorker(Function, Generic[M]):
         logger.info("Batch processed", extra={"records": records, "failed": failed})
         return response
 
+    def _call(self, message: M, record: SQSRecord) -> None:
+        assert self._handler is not None
+        if self._handler_takes_record:
+            self._handler(message, record=record)
+        else:
+            self._handler(message)
+
     def _process_record(self, record: SQSRecord) -> None:
         """One record: its request id, then its body validated, then the handler."""
         raw = record.raw_event
@@ -217,12 +236,19 @@ class QueueWorker(Function, Generic[M]):
                 extra={**log_keys, "errors": errors},
             )
             raise
-        assert self._handler is not None
         try:
-            if self._handler_takes_record:
-                self._handler(message, record=record)
-            else:
-                self._handler(message)
+            for attempt in range(1, DISCONNECT_ATTEMPTS + 1):
+                try:
+                    self._call(message, record)
+                    break
+                except Exception as exc:
+                    # A pooled connection that died (a terminated backend, a failover):
+                    # handlers are idempotent (delivery is at least once), so run it again at
+                    # once, on a fresh connection, rather than wait a visibility timeout
+                    if attempt == DISCONNECT_ATTEMPTS or not db.is_disconnect(exc):
+                        raise
+                    db.log_retry(exc)
+                    time.sleep(0.25 * attempt)
         except Exception as exc:
             log_failure("Record handler failed; failing this record", exc, **log_keys)
             raise

@@ -184,6 +184,41 @@ def test_every_worker_queue_redrives_after_five_receives_and_outwaits_its_worker
         assert props["ScalingConfig"]["MaximumConcurrency"] >= 2
 
 
+def test_the_ingest_claim_outwaits_a_live_worker_and_yields_to_a_redelivery(env):
+    """The claim's staleness, the visibility timeout, maxReceiveCount and the function timeout
+    agree in the template (shared.platform.redelivery), so a message redelivered after its
+    worker died always takes the claim over, and a live worker's claim is never taken."""
+    from datetime import timedelta
+
+    from shared.documents.ingest import STALE_AFTER, TIMING
+
+    logical_id, function = env.function("documents-ingest")
+    timeout = function["Properties"]["Timeout"]
+    (mapping,) = [
+        m["Properties"]
+        for m in env.resources(env.api, "AWS::Lambda::EventSourceMapping").values()
+        if env.invoked(m["Properties"]["FunctionName"]) == logical_id
+    ]
+    queue = env.resources(env.api, "AWS::SQS::Queue")[mapping["EventSourceArn"]["Fn::GetAtt"][0]]
+    visibility = queue["Properties"]["VisibilityTimeout"]
+    receives = queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    # The template holds the numbers the claim was derived from
+    assert (timeout, visibility, receives) == (
+        TIMING.function_timeout_seconds,
+        TIMING.visibility_timeout_seconds,
+        TIMING.max_receive_count,
+    )
+    # A live invocation's claim (at most `timeout` old) is never stale
+    assert timedelta(seconds=timeout) < STALE_AFTER
+    # A redelivered message comes back `visibility` after its receive: the dead worker's claim,
+    # made at most `timeout` after that receive, is stale by then
+    assert timedelta(seconds=visibility - timeout) >= STALE_AFTER
+    # The maintenance job waits a whole cycle before calling a document stuck, and gives it as
+    # many attempts as its message has receives
+    assert TIMING.stuck_after >= timedelta(seconds=visibility + timeout)
+    assert TIMING.max_attempts == receives
+
+
 def test_the_workers_stay_inside_the_database_connection_budget(env):
     stage = stage_config("prod" if _is_prod(env) else "dev")
     database_workers = {

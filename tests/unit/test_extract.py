@@ -72,12 +72,21 @@ def test_check_content_rejects_a_size_mismatch():
     with pytest.raises(ExtractionError) as caught:
         check_content(data, declared_type="text/plain", declared_size=10)
     # Then the owner reads both sizes
-    assert str(caught.value) == "The uploaded file is 11 bytes, not the 10 declared."
+    assert str(caught.value) == "The uploaded file is 11 bytes, more than the 10 declared."
     assert_readable(caught.value)
 
 
+def test_check_content_accepts_a_file_smaller_than_declared():
+    # Given an object shorter than the size declared (a maximum, by the contract)
+    data = b"hello"
+    # When it is checked, then it passes
+    check_content(data, declared_type="text/plain", declared_size=1000)
+
+
 def test_check_content_formats_large_sizes():
-    with pytest.raises(ExtractionError, match=r"is 2,000,000 bytes, not the 1,999,999 declared"):
+    with pytest.raises(
+        ExtractionError, match=r"is 2,000,000 bytes, more than the 1,999,999 declared"
+    ):
         check_content(b"a" * 2_000_000, declared_type="text/plain", declared_size=1_999_999)
 
 

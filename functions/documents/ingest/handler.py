@@ -1,6 +1,6 @@
 """The ingest worker: S3 ObjectCreated → text → chunks → embeddings → vectors → ready."""
 
-from shared.documents.ingest import S3Notification, ingest_notification
+from shared.documents.ingest import TIMING, S3Notification, ingest_notification
 from shared.platform.declare import DATABASE, EMBEDDINGS, VECTORS, bucket, queue
 from shared.platform.settings import IngestSettings
 from shared.platform.worker import QueueWorker
@@ -11,7 +11,8 @@ function = QueueWorker(
     s3_bucket="uploads",
     s3_prefix="uploads/",
     batch_size=5,
-    timeout_seconds=120,
+    # the timeout, visibility timeout and maxReceiveCount the claim relies on
+    redelivery=TIMING,
     memory_mb=1024,
     needs=(DATABASE, VECTORS, EMBEDDINGS, bucket("uploads", "read"), queue("notifications")),
     settings=IngestSettings,

@@ -1,17 +1,23 @@
-"""The hourly maintenance job: expired tokens, abandoned uploads."""
+"""The hourly maintenance job: expired tokens, abandoned uploads, stuck documents."""
 
 from datetime import UTC, datetime
 
 from shared.auth import service as auth
+from shared.documents import ingest
 from shared.documents import service as documents
 from shared.platform import db
-from shared.platform.declare import DATABASE, bucket
+from shared.platform.declare import DATABASE, bucket, queue
 from shared.platform.jobs import ScheduledJob
 from shared.platform.settings import IngestSettings
 
 function = ScheduledJob(
     schedule="rate(1 hour)",
-    needs=(DATABASE, bucket("uploads", "read_write")),
+    needs=(
+        DATABASE,
+        bucket("uploads", "read_write"),
+        queue(ingest.QUEUE),
+        queue("notifications"),
+    ),
     settings=IngestSettings,
     timeout_seconds=300,
 )
@@ -19,11 +25,14 @@ function = ScheduledJob(
 
 @function.run
 def run() -> dict[str, int]:
-    """Delete expired tokens, and documents whose upload never came (with their objects)."""
+    """Delete expired tokens and documents whose upload never came (with their objects); queue
+    documents stuck in ``queued``/``processing`` again, or fail those out of attempts."""
     now = datetime.now(UTC)
     with db.session_scope() as session:
         removed = auth.remove_expired_tokens(session, now=now)
         removed["abandoned_documents"] = documents.remove_abandoned(session, now=now)
+    with db.session_scope() as session:
+        removed |= ingest.requeue_stuck(session, now=now)
     return removed
 
 
