@@ -138,6 +138,7 @@ def ingest_object(key: str) -> Outcome:
         with db.session_scope() as session:
             if repository.release(session, document.id, status="failed", error=str(exc)):
                 _notify(session, document, "document_failed", error=str(exc))
+                _emit(session, document, "failed")
         logger.info("Document failed to parse", extra={"document_id": str(document.id)})
         return "failed"
     except Exception:
@@ -197,6 +198,7 @@ def _store(document: Document, pieces: list[str], vectors: list[list[float]]) ->
         current.error = None
         current.processing_started_at = None
         _notify(session, document, "document_ready")
+        _emit(session, document, "ready")
     logger.info("Document ready", extra={"document_id": str(document.id), "chunks": len(pieces)})
     # The vectors are searchable already; move written ones into the approximate index now,
     # at least as many as this document wrote, so that the backlog does not grow.
@@ -220,4 +222,20 @@ def _notify(session: Session, document: Document, kind: Kind, **data: str) -> No
             kind=kind,
             data={"title": document.title, **data},
         ),
+    )
+
+
+def _emit(session: Session, document: Document, status: Literal["ready", "failed"]) -> None:
+    """The outcome's webhook event, in the same transaction (ids and status only)."""
+    from shared.webhooks.events import emit
+
+    emit(
+        session,
+        "document.ready" if status == "ready" else "document.failed",
+        owner_id=document.owner_id,
+        data={
+            "document_id": str(document.id),
+            "owner_id": str(document.owner_id),
+            "status": status,
+        },
     )

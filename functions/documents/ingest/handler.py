@@ -13,7 +13,14 @@ function = QueueWorker(
     batch_size=5,
     timeout_seconds=120,
     memory_mb=1024,
-    needs=(DATABASE, VECTORS, EMBEDDINGS, bucket("uploads", "read"), queue("notifications")),
+    needs=(
+        DATABASE,
+        VECTORS,
+        EMBEDDINGS,
+        bucket("uploads", "read"),
+        queue("notifications"),
+        queue("webhooks"),
+    ),
     settings=IngestSettings,
 )
 
