@@ -138,6 +138,8 @@ def judge(address: str, *, allow_loopback: bool = False) -> IPAddress:
         raise RefusedAddress("The host resolved to something that is not an address.") from None
     if isinstance(parsed, ipaddress.IPv6Address) and "%" in address:
         raise RefusedAddress("The URL's host may not carry an IPv6 zone.")
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped  # the address a connection would reach
     if allow_loopback and _is_loopback(parsed):
         return parsed
     if not is_public(parsed):
@@ -220,8 +222,8 @@ def check(
     scheme, host, port, path = parse_url(url, allow_http=allow_http)
     literal = literal_address(host)
     if literal is not None:
-        judge(str(literal), allow_loopback=allow_loopback)
-        return Target(scheme=scheme, host=host, port=port, path=path, address=str(literal))
+        approved = judge(str(literal), allow_loopback=allow_loopback)
+        return Target(scheme=scheme, host=host, port=port, path=path, address=str(approved))
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -236,5 +238,5 @@ def check(
         raise RefusedAddress("The URL's host does not resolve.") from None
     if not addresses:
         raise RefusedAddress("The URL's host does not resolve.")
-    approved = [judge(address, allow_loopback=allow_loopback) for address in addresses]
-    return Target(scheme=scheme, host=ascii_host, port=port, path=path, address=str(approved[0]))
+    judged = [judge(address, allow_loopback=allow_loopback) for address in addresses]
+    return Target(scheme=scheme, host=ascii_host, port=port, path=path, address=str(judged[0]))

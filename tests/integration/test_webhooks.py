@@ -279,3 +279,36 @@ def test_admin_endpoints_get_every_users_user_events(make_user):
     # but a member's endpoint never hears of another member
     with db.session_scope() as session:
         assert emit(session, "user.updated", owner_id=admin.user_id, data={}) == 1
+
+
+def test_every_non_public_form_is_refused_again_at_delivery(make_user, sent_messages, monkeypatch):
+    # Given an endpoint registered on a loopback receiver, then (as after DNS rebinding or a
+    # direct change) pointed at each non-public spelling in turn, loopback no longer allowed
+    from tests.unit.test_webhook_ssrf import REFUSED_LITERALS, REFUSED_NAMES
+
+    owner = make_user()
+    hook = register(owner)
+    monkeypatch.setenv("WEBHOOKS_ALLOW_LOOPBACK", "0")
+    reset_settings()
+    forms = [(url, {}) for url in REFUSED_LITERALS] + [
+        (url, {url.split("/")[2]: answer}) for url, answer in REFUSED_NAMES.items()
+    ]
+    assert len(forms) >= 20
+    for url, answers in forms:
+        with db.session_scope() as session:
+            row = session.get(WebhookEndpoint, hook.webhook.id)
+            assert row is not None
+            row.url = url
+            emit(session, "document.ready", owner_id=owner.user_id, data={})
+        with db.session_scope() as session:
+            (pending,) = session.scalars(
+                select(WebhookDelivery.id).where(
+                    WebhookDelivery.endpoint_id == hook.webhook.id,
+                    WebhookDelivery.attempts == 0,
+                )
+            )
+        # When the dispatcher takes the attempt, Then it is refused before any call is made
+        resolver = lambda host, port, answers=answers: answers.get(host, [])  # noqa: E731
+        outcome = delivery.dispatch(Dispatch(delivery_id=pending, attempt=1), resolver=resolver)
+        assert outcome == "refused", url
+    assert dispatched(sent_messages, "webhook-send") == []

@@ -46,6 +46,22 @@ REFUSED_LITERALS = [
     "https://[ff02::1]/",  # multicast
 ]
 
+#: Of those, the spellings of loopback (which ``WEBHOOKS_ALLOW_LOOPBACK=1`` lets through).
+LOOPBACK_SPELLINGS = frozenset(
+    {
+        "https://127.0.0.1/",
+        "https://127.1/",
+        "https://2130706433/",
+        "https://0x7f000001/",
+        "https://0177.0.0.1/",
+        "https://0x7f.1/",
+        "https://017700000001/",
+        "https://[::1]/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[::ffff:7f00:1]/",
+    }
+)
+
 #: Names that resolve (through the stub) to non-public addresses: DNS cannot launder them.
 REFUSED_NAMES = {
     "https://localtest.example/": ["127.0.0.1"],
@@ -136,6 +152,12 @@ def test_a_public_name_gives_the_address_to_connect_to():
 def test_public_literals_pass_in_any_spelling():
     assert ssrf.check("https://93.184.216.34/", resolver=stub({})).address == "93.184.216.34"
     assert ssrf.check("https://1572395042/", resolver=stub({})).address == "93.184.216.34"
+
+
+@pytest.mark.parametrize("url", sorted(LOOPBACK_SPELLINGS))
+def test_loopback_spellings_pass_only_when_loopback_is_allowed(url):
+    target = ssrf.check(url, resolver=stub({}), allow_loopback=True)
+    assert target.address in {"127.0.0.1", "::1"}  # an IPv4-mapped one, unwrapped
 
 
 def test_loopback_only_when_allowed_and_never_private():
