@@ -1,4 +1,5 @@
-"""Signing secrets, encrypted at rest: AES-256-GCM under a key of the ``webhook-keys`` ring.
+"""Signing secrets, encrypted at rest: XChaCha20-Poly1305 (libsodium, through PyNaCl) under a
+key of the ``webhook-keys`` ring.
 
 The ring lives in Secrets Manager (``shared.platform.keyring``; in AWS the secret is encrypted
 by KMS, and only the functions that register, rotate or sign read it). A stored value is
@@ -36,37 +37,38 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(_random.token_bytes(32)).decode()
 
 
-def _aes(key: bytes) -> object:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    return AESGCM(hashlib.sha256(b"stratus webhook secret\x00" + key).digest())
+def _key(ring_key: bytes) -> bytes:
+    """The 32-byte AEAD key derived from a ring key (ring keys are 64 random characters)."""
+    return hashlib.sha256(b"stratus webhook secret\x00" + ring_key).digest()
 
 
 def encrypt(secret: str, *, endpoint_id: uuid.UUID, source: KeySource | None = None) -> str:
-    """``secret`` encrypted under the ring's current key, bound to ``endpoint_id``."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    """``secret`` sealed under the ring's current key, bound to ``endpoint_id``."""
+    from nacl import bindings
 
     current = (source or keys()).load()
-    nonce = os.urandom(12)
-    aes = _aes(current.current)
-    assert isinstance(aes, AESGCM)
-    sealed = aes.encrypt(nonce, secret.encode(), endpoint_id.bytes)
+    nonce = os.urandom(bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+    sealed = bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        secret.encode(), endpoint_id.bytes, nonce, _key(current.current)
+    )
     return f"{current.current_kid}:{base64.b64encode(nonce + sealed).decode()}"
 
 
 def decrypt(stored: str, *, endpoint_id: uuid.UUID, source: KeySource | None = None) -> str:
     """The secret ``stored`` holds; ValueError when its key is gone or it was tampered with."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from nacl import bindings
+    from nacl.exceptions import CryptoError
 
     kid, _, packed = stored.partition(":")
     key = (source or keys()).key_for(kid)
     if key is None:
         raise ValueError(f"webhook secret: no key {kid!r} in the ring")
     raw = base64.b64decode(packed)
-    aes = _aes(key)
-    assert isinstance(aes, AESGCM)
+    size = bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
     try:
-        return aes.decrypt(raw[:12], raw[12:], endpoint_id.bytes).decode()
-    except InvalidTag:
+        opened = bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+            raw[size:], endpoint_id.bytes, raw[:size], _key(key)
+        )
+    except CryptoError:
         raise ValueError("webhook secret: it does not decrypt for this endpoint") from None
+    return bytes(opened).decode()

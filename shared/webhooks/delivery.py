@@ -47,6 +47,13 @@ from shared.webhooks.models import WebhookDelivery, WebhookEndpoint
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 MAX_ATTEMPTS = len(SCHEDULE) + 1
 JITTER = 0.1  # ± 10 %
+#: A prepared call is made within this of its signing, or not at all (receivers refuse a
+#: Standard Webhooks timestamp older than 5 minutes).
+SEND_WINDOW = timedelta(minutes=5)
+#: An attempt still ``sending`` this long after its claim got no outcome (the sender or the
+#: outcome was lost): the maintenance job counts it failed. Past SEND_WINDOW, so no late call
+#: can follow.
+STALLED_AFTER = timedelta(minutes=15)
 
 
 def _now() -> datetime:
@@ -135,6 +142,7 @@ def dispatch(message: Dispatch, *, resolver: ssrf.Resolver | None = None) -> str
             ),
             body=event.payload,
             timeout_seconds=policy.timeout_seconds,
+            not_after=now + SEND_WINDOW,
         )
         outbox.add(session, outbox.message(SEND_QUEUE, request))
     return "sent"
@@ -178,6 +186,8 @@ def send(request: SendRequest) -> Outcome:
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
+    if _now() > request.not_after:
+        return outcome(error="expired before it could be sent")
     try:
         ssrf.judge(request.address, allow_loopback=get_settings(WebhookPolicy).allow_loopback)
     except ssrf.RefusedAddress as exc:
@@ -247,6 +257,34 @@ def record(result: Outcome) -> str:
         endpoint = repository.get_endpoint(session, delivery.endpoint_id, for_update=True)
         assert endpoint is not None
         return _apply(session, delivery, endpoint, result)
+
+
+def settle_stalled(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Count as failed every attempt still ``sending`` :data:`STALLED_AFTER` after its claim
+    (its call was never made, or its outcome was lost), scheduling what follows; returns how
+    many (the maintenance job)."""
+    from sqlalchemy import select
+
+    cutoff = (now or _now()) - STALLED_AFTER
+    with db.session_scope() as session:
+        stalled = list(
+            session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.status == "sending", WebhookDelivery.updated_at < cutoff)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for found in stalled:
+            endpoint = repository.get_endpoint(session, found.endpoint_id, for_update=True)
+            assert endpoint is not None
+            _apply(
+                session,
+                found,
+                endpoint,
+                Outcome(delivery_id=found.id, attempt=found.attempts, error="no outcome reported"),
+            )
+    return len(stalled)
 
 
 def _apply(

@@ -10,6 +10,7 @@ the dispatcher claims it, checks the address, signs and hands it to the sender.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +34,8 @@ class Dispatch(BaseModel):
 
 class SendRequest(BaseModel):
     """One HTTP call, fully prepared: connect to ``address`` (checked public, or loopback where
-    the local stage allows it), send ``body`` with ``headers`` to ``path`` on ``host``."""
+    the local stage allows it), send ``body`` with ``headers`` to ``path`` on ``host``, before
+    ``not_after``."""
 
     delivery_id: uuid.UUID
     attempt: int = Field(ge=1)
@@ -45,7 +47,9 @@ class SendRequest(BaseModel):
     headers: dict[str, str]
     body: str
     timeout_seconds: float = Field(gt=0, le=15)
-    allow_loopback: bool = False
+    #: Past this, the call is not made (its signature's timestamp would be refused anyway):
+    #: a message delivered late cannot make a call after the attempt was given up.
+    not_after: datetime
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -66,7 +70,7 @@ class SendRequest(BaseModel):
                     },
                     "body": '{"type":"document.ready","timestamp":"","data":{}}',
                     "timeout_seconds": 1,
-                    "allow_loopback": True,
+                    "not_after": "2026-12-02T00:05:00Z",
                 }
             ]
         }

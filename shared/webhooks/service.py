@@ -73,6 +73,11 @@ def create(
     resolver: ssrf.Resolver | None = None,
 ) -> WebhookCreated:
     """Register an endpoint; its signing secret is in the answer, and never again."""
+    from shared.users import repository as users
+
+    # The account's row, locked: two registrations at once cannot both pass the limit.
+    if users.get(session, principal.user_id, for_update=True) is None:
+        raise NotFound("No such user.")
     check_url(data.url, resolver=resolver)
     if repository.count_endpoints(session, principal.user_id) >= MAX_ENDPOINTS_PER_USER:
         raise Conflict(f"At most {MAX_ENDPOINTS_PER_USER} webhooks per user.")

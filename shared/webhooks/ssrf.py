@@ -234,7 +234,7 @@ def check(
         raise RefusedAddress("The URL's host is or resolves to a loopback address.")
     try:
         addresses = list(resolver(ascii_host, port))
-    except (OSError, UnicodeError):
+    except Exception:  # whatever the resolver raises (gaierror, a timeout, a guard): refused
         raise RefusedAddress("The URL's host does not resolve.") from None
     if not addresses:
         raise RefusedAddress("The URL's host does not resolve.")

@@ -312,3 +312,31 @@ def test_every_non_public_form_is_refused_again_at_delivery(make_user, sent_mess
         outcome = delivery.dispatch(Dispatch(delivery_id=pending, attempt=1), resolver=resolver)
         assert outcome == "refused", url
     assert dispatched(sent_messages, "webhook-send") == []
+
+
+def test_an_attempt_without_an_outcome_is_failed_by_maintenance_and_a_late_send_is_dropped(
+    make_user, sent_messages
+):
+    from datetime import timedelta
+
+    owner = make_user()
+    hook = register(owner)
+    ready_event(owner)
+    found = only_delivery(hook.webhook.id)
+    delivery.dispatch(Dispatch(delivery_id=found.id, attempt=1))
+    request = SendRequest.model_validate(dispatched(sent_messages, "webhook-send")[-1])
+    # Given the call was never made (the sender died), when maintenance runs in time, nothing
+    assert delivery.settle_stalled(now=db_now()) == 0
+    # When it runs past the stall limit, Then the attempt counts as failed and is retried
+    later = db_now() + delivery.STALLED_AFTER + timedelta(seconds=1)
+    assert delivery.settle_stalled(now=later) == 1
+    after = only_delivery(hook.webhook.id)
+    assert (after.status, after.attempts, after.last_error) == (
+        "pending",
+        1,
+        "no outcome reported",
+    )
+    # And the lost message, if it ever arrives, makes no call (its window has passed)
+    late = request.model_copy(update={"not_after": db_now() - timedelta(seconds=1)})
+    outcome = delivery.send(late)
+    assert outcome.status is None and outcome.error == "expired before it could be sent"

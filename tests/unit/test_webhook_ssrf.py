@@ -187,6 +187,7 @@ def test_the_sender_judges_the_address_again(monkeypatch):
         headers={},
         body="{}",
         timeout_seconds=1,
+        not_after="2999-01-01T00:00:00Z",
     )
     # When the sender gets it, Then it refuses before any connection
     outcome = delivery.send(request)

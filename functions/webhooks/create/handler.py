@@ -14,7 +14,7 @@ function = HttpFunction(
     status_code=201,
     needs=(DATABASE, secret("webhook-keys")),
     settings=WebhookSecretSettings,
-    errors=(409,),
+    errors=(404, 409),
 )
 
 
