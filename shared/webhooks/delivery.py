@@ -194,16 +194,14 @@ def send(request: SendRequest) -> Outcome:
         return outcome(error=f"refused: {exc}"[:200])
     default_port = 443 if request.scheme == "https" else 80
     host_header = request.host if request.port == default_port else f"{request.host}:{request.port}"
-    if ":" in request.host and not request.host.startswith("["):
-        host_header = f"[{request.host}]:{request.port}"
     timeout = urllib3.Timeout(total=request.timeout_seconds)
     pool: urllib3.HTTPConnectionPool
     if request.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
             request.address,
             request.port,
-            server_hostname=request.host,
-            assert_hostname=request.host,
+            server_hostname=request.host.strip("[]"),
+            assert_hostname=request.host.strip("[]"),
             cert_reqs="CERT_REQUIRED",
             timeout=timeout,
             retries=False,
@@ -228,10 +226,10 @@ def send(request: SendRequest) -> Outcome:
         response.read(64 * 1024)  # the answer's body is not kept; at most this much is read
         response.release_conn()
         return outcome(status=status)
+    except urllib3.exceptions.NewConnectionError:  # (a subclass of ConnectTimeoutError)
+        return outcome(error="connection failed")
     except urllib3.exceptions.TimeoutError:
         return outcome(error="timeout")
-    except urllib3.exceptions.NewConnectionError:
-        return outcome(error="connection refused")
     except urllib3.exceptions.HTTPError as exc:
         return outcome(error=type(exc).__name__)
     finally:
