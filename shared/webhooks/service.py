@@ -189,8 +189,11 @@ def retry(
 ) -> DeliveryPublic:
     """Attempt a failed delivery again, now (202). One that is pending, being sent or has
     succeeded is 409; so is any delivery of a disabled endpoint (enable it first)."""
-    endpoint = _own(session, principal, endpoint_id)
+    # The delivery is locked first, as the workers lock it (delivery, then endpoint)
     delivery = repository.get_delivery(session, delivery_id, for_update=True)
+    endpoint = repository.get_endpoint(session, endpoint_id)
+    if endpoint is None or endpoint.user_id != principal.user_id:
+        raise NotFound(NOT_FOUND)
     if delivery is None or delivery.endpoint_id != endpoint.id:
         raise NotFound("No such delivery.")
     if delivery.status != "failed":

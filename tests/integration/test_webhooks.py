@@ -30,9 +30,14 @@ RING = keyring.FixedRing(keyring.parse(keyring.new_secret("w1")))
 URL = "http://127.0.0.1:9/hook"
 
 
-@pytest.fixture
-def env(pg_url, monkeypatch) -> Iterator[None]:
+@pytest.fixture(scope="module")
+def migrated(pg_url) -> str:
     upgrade(pg_url)
+    return str(pg_url)
+
+
+@pytest.fixture
+def env(migrated, pg_url, monkeypatch) -> Iterator[None]:
     monkeypatch.setenv("DATABASE_URL", pg_url)
     monkeypatch.setenv("WEBHOOK_KEYS_SECRET_ARN", "unused: the ring is fixed")
     monkeypatch.setenv("WEBHOOKS_ALLOW_LOOPBACK", "1")
@@ -340,3 +345,56 @@ def test_an_attempt_without_an_outcome_is_failed_by_maintenance_and_a_late_send_
     late = request.model_copy(update={"not_after": db_now() - timedelta(seconds=1)})
     outcome = delivery.send(late)
     assert outcome.status is None and outcome.error == "expired before it could be sent"
+
+
+def test_changes_are_checked_like_registration_and_deletion_takes_the_log(make_user, sent_messages):
+    owner = make_user()
+    hook = register(owner)
+    webhook_id = hook.webhook.id
+    # A URL refused on change leaves the endpoint as it was
+    with db.session_scope() as session, pytest.raises(Unprocessable):
+        service.update(session, owner, webhook_id, WebhookUpdate(url="http://10.0.0.1/"))
+    with db.session_scope() as session:
+        changed = service.update(
+            session,
+            owner,
+            webhook_id,
+            WebhookUpdate(events=["user.deleted", "user.deleted"], description="ops"),
+        )
+        assert (changed.url, changed.events, changed.description) == (URL, ["user.deleted"], "ops")
+    with db.session_scope() as session:
+        off = service.update(session, owner, webhook_id, WebhookUpdate(is_active=False))
+        assert off.disabled_reason == "Disabled by its owner."
+    with db.session_scope() as session:  # a disabled endpoint gets no delivery at all
+        assert emit(session, "user.deleted", owner_id=owner.user_id, data={}) == 0
+    with db.session_scope() as session:
+        service.update(session, owner, webhook_id, WebhookUpdate(is_active=True))
+        assert emit(session, "user.deleted", owner_id=owner.user_id, data={}) == 1
+    with db.session_scope() as session:
+        service.delete(session, owner, webhook_id)
+    with db.session_scope() as session:
+        left = session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.endpoint_id == webhook_id)
+        ).all()
+        assert left == [] and session.get(WebhookEndpoint, webhook_id) is None
+
+
+def test_after_the_overlap_only_the_new_secret_signs(make_user, sent_messages):
+    from datetime import timedelta
+
+    owner = make_user()
+    hook = register(owner)
+    with db.session_scope() as session:
+        new = service.rotate_secret(session, owner, hook.webhook.id).secret
+    with db.session_scope() as session:  # 24 hours later
+        row = session.get(WebhookEndpoint, hook.webhook.id)
+        assert row is not None and row.previous_secret_expires_at is not None
+        assert row.previous_secret_expires_at - db_now() > timedelta(hours=23, minutes=59)
+        row.previous_secret_expires_at = db_now() - timedelta(seconds=1)
+    ready_event(owner)
+    delivery.dispatch(Dispatch(delivery_id=only_delivery(hook.webhook.id).id, attempt=1))
+    request = SendRequest.model_validate(dispatched(sent_messages, "webhook-send")[-1])
+    assert len(request.headers["webhook-signature"].split(" ")) == 1
+    Webhook(new).verify(request.body, request.headers)
+    with pytest.raises(Exception, match="signature"):
+        Webhook(hook.secret).verify(request.body, request.headers)
