@@ -8,7 +8,6 @@ from shared.platform import db
 from shared.platform.declare import DATABASE, bucket, queue
 from shared.platform.jobs import ScheduledJob
 from shared.platform.settings import IngestSettings
-from shared.webhooks import delivery as webhooks
 from shared.webhooks.config import WebhookPolicy
 
 
@@ -33,6 +32,8 @@ def run() -> dict[str, int]:
     with db.session_scope() as session:
         removed = auth.remove_expired_tokens(session, now=now)
         removed["abandoned_documents"] = documents.remove_abandoned(session, now=now)
+    from shared.webhooks import delivery as webhooks  # on first use: kept out of the import
+
     removed["stalled_webhook_attempts"] = webhooks.settle_stalled(now=now)
     return removed
 
