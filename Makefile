@@ -21,7 +21,7 @@ PYTEST := $(PY) -m pytest
 # `make test JOBS=2` spreads the suites over pytest-xdist workers (the CDK suite stays on one).
 JOBS ?= 1
 
-.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval load clean web web-install web-build web-check client client-check browser fuzz
+.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval load clean webhook-listen web web-install web-build web-check client client-check browser fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ layer: .venv/.installed ## build the dependency layer into build/layer (no Docke
 
 synth: layer node_modules/.installed ## synthesize the CDK app into cdk.out/ (ENV=dev|prod)
 	PATH="$(CURDIR)/.venv/bin:$$PATH" npx cdk synth -c env=$(ENV) --quiet
+
+webhook-listen: .venv/.installed ## a webhook receiver on 127.0.0.1:$WEBHOOK_PORT (9000) verifying WEBHOOK_SECRET's signatures
+	$(PY) -m local.webhook_listen
 
 invoke: .venv/.installed ## run one handler against moto: make invoke FN=system-health EVENT=events/system-health.json
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }

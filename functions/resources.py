@@ -28,6 +28,16 @@ SECRETS: tuple[Secret, ...] = (
         generate_key="c1",
     ),
     Secret(
+        "webhook-keys",
+        description=(
+            "Keys that encrypt the webhooks' signing secrets at rest: {current: kid, <kid>: key,"
+            " ...} (rotate by adding; keep old kids while secrets they sealed exist)"
+        ),
+        local_value=lambda: new_secret("w1"),
+        template=(("current", "w1"),),
+        generate_key="w1",
+    ),
+    Secret(
         "admin",
         description=(
             "The first admin, created on deploy if no account has its email: {email, password}"

@@ -632,6 +632,10 @@ class StratusNag:
         path = full_path.removeprefix(prefix)
         rule, finding = _split(rule_name)
         construct = _find(stack, path)
+        if construct is not None and cdk.Stack.of(construct) is not stack:
+            # In a nested stack of ``stack`` (infra.stacks.api.NESTED_SERVICES): the same
+            # suppressions, on the path inside the nested stack.
+            path = full_path.removeprefix(cdk.Stack.of(construct).node.path + "/")
         for suppression in self._suppressions:
             if not suppression.matches(
                 rule=rule, finding=finding, stage=self._stage, stack=kind, path=path

@@ -36,6 +36,8 @@ WEB_DIR = REPO_ROOT / "web" / "out"
 #: Swagger UI's files, served from the fastapi-offline package (Swagger UI 5: OpenAPI 3.1; the
 #: swagger-ui-bundle package ships Swagger UI 4, which refuses a 3.1 document).
 DOCS_ASSETS = "/docs/assets/"
+#: What the runner passes on to its functions for webhooks (shared/webhooks/config.py).
+WEBHOOK_VARIABLES = ("WEBHOOKS_ALLOW_LOOPBACK", "WEBHOOK_RETRY_SCALE", "WEBHOOK_TIMEOUT_SECONDS")
 
 
 #: How long a stopping runner waits for each queue poller to finish its batch.
@@ -85,7 +87,13 @@ class RunnerConfig:
         env = dict(os.environ if environ is None else environ)
         passthrough: dict[str, str] = {
             k: env[k]
-            for k in ("RATE_LIMIT_PER_MINUTE", "MAX_UPLOAD_BYTES", "ADMIN_EMAIL", "ADMIN_PASSWORD")
+            for k in (
+                "RATE_LIMIT_PER_MINUTE",
+                "MAX_UPLOAD_BYTES",
+                "ADMIN_EMAIL",
+                "ADMIN_PASSWORD",
+                *WEBHOOK_VARIABLES,
+            )
             if k in env
         }
         return cls(

@@ -17,6 +17,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "shared.documents.models",
     "shared.notifications.models",
     "shared.vectors.models",
+    "shared.webhooks.models",
 )
 
 

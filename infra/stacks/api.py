@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import triggers
 from constructs import Construct
 
-from functions.registry import Registry
+from functions.registry import Entry, Registry
 from infra import context
 from infra.components.access import SharedResources
 from infra.components.api import StratusApi
@@ -33,6 +33,10 @@ from shared.platform.settings import Database
 #: Connections one execution environment holds (shared.platform.db's pool; DATABASE_POOL_SIZE
 #: unset).
 DATABASE_POOL_SIZE = Database.model_fields["database_pool_size"].default
+#: Services whose functions and queues live in a nested stack of their own: CloudFormation
+#: allows 500 resources per stack, and the API stack of prod holds over 400 without them
+#: (tests/infra/test_stack_limits.py checks every stack).
+NESTED_SERVICES = ("webhooks",)
 #: The scheduled job that relays the outbox (shared/platform/outbox.py): its metrics get alarms.
 OUTBOX_RELAY = "system-outbox-relay"
 
@@ -61,10 +65,23 @@ class ApiStack(cdk.Stack):
             )
             embedder_layers = (embedder.layer,)
 
+        # A nested stack per service of NESTED_SERVICES that has functions; CDK passes what
+        # crosses the boundary (the layer, queue URLs, the API's ARN) as parameters and outputs.
+        self.service_stacks: dict[str, cdk.NestedStack] = {
+            service: cdk.NestedStack(
+                self, pascal(service), description=f"Stratus {stage.name}: the {service} service"
+            )
+            for service in NESTED_SERVICES
+            if any(entry.service == service for entry in registry)
+        }
+
+        def scope_of(entry: Entry) -> Construct:
+            return self.service_stacks.get(entry.service, self)
+
         # Queues first: producers get their URL when their function is made.
         queues = {
             trigger.queue: WorkerQueue(
-                self,
+                scope_of(entry),
                 f"{pascal(trigger.queue)}Queue",
                 trigger=trigger,
                 function_timeout_seconds=entry.function.timeout_seconds,
@@ -76,7 +93,7 @@ class ApiStack(cdk.Stack):
 
         functions = {
             entry.name: StratusFunction(
-                self,
+                scope_of(entry),
                 f"{pascal(entry.name)}Function",
                 entry=entry,
                 stage=stage,

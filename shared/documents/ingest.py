@@ -219,6 +219,7 @@ def _fail(document: Document, error: str, *, etag: str | None = None) -> None:
             if etag is not None:
                 repository.set_ingested(session, document.id, etag=etag)
             _notify(session, document, "document_failed", error=error)
+            _emit(session, document, "failed")
 
 
 def _read(document: Document) -> storage.Stored:
@@ -281,6 +282,7 @@ def _store(
         current.error = None
         current.processing_started_at = None
         _notify(session, document, "document_ready")
+        _emit(session, document, "ready")
     logger.info("Document ready", extra={"document_id": str(document.id), "chunks": len(pieces)})
     # The vectors are searchable already; move written ones into the approximate index now,
     # at least as many as this document wrote, so that the backlog does not grow.
@@ -326,6 +328,7 @@ def requeue_stuck(session: Session, *, now: datetime, limit: int = 500) -> dict[
             document.status, document.error = "failed", error
             document.processing_started_at = None
             _notify(session, document, "document_failed", error=error)
+            _emit(session, document, "failed")
             failed += 1
         else:
             document.status, document.processing_started_at = "queued", None
@@ -357,3 +360,19 @@ def _notification_of(key: str) -> str:
     }
     S3Notification.model_validate(body)
     return json.dumps(body)
+
+
+def _emit(session: Session, document: Document, status: Literal["ready", "failed"]) -> None:
+    """The outcome's webhook event, in the same transaction (ids and status only)."""
+    from shared.webhooks.events import emit
+
+    emit(
+        session,
+        "document.ready" if status == "ready" else "document.failed",
+        owner_id=document.owner_id,
+        data={
+            "document_id": str(document.id),
+            "owner_id": str(document.owner_id),
+            "status": status,
+        },
+    )

@@ -147,6 +147,18 @@ def delete(session: Session, principal: Principal, document_id: uuid.UUID) -> No
     document = _writable(session, principal, document_id)
     remove_document_data(document)
     repository.remove(session, document)
+    from shared.webhooks.events import emit
+
+    emit(
+        session,
+        "document.deleted",
+        owner_id=document.owner_id,
+        data={
+            "document_id": str(document.id),
+            "owner_id": str(document.owner_id),
+            "status": "deleted",
+        },
+    )
 
 
 def remove_document_data(document: Document) -> None:

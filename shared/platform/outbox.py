@@ -63,6 +63,7 @@ class QueueMessage(BaseModel):
     queue: str
     body: str
     request_id: str | None = None
+    delay_seconds: int = Field(default=0, ge=0, le=900)
 
     @property
     def destination(self) -> str:
@@ -111,9 +112,15 @@ Effect = Annotated[QueueMessage | CacheDelete | CacheSet | ObjectPut, Field(disc
 _EFFECT: TypeAdapter[Effect] = TypeAdapter(Effect)
 
 
-def message(queue: str, body: BaseModel) -> QueueMessage:
-    """The effect "send ``body`` to the worker queue ``queue``", under the current request id."""
-    return QueueMessage(queue=queue, body=body.model_dump_json(), request_id=request_id_var.get())
+def message(queue: str, body: BaseModel, *, delay_seconds: int = 0) -> QueueMessage:
+    """The effect "send ``body`` to the worker queue ``queue``" (after ``delay_seconds``, at
+    most SQS's 900), under the current request id."""
+    return QueueMessage(
+        queue=queue,
+        body=body.model_dump_json(),
+        request_id=request_id_var.get(),
+        delay_seconds=delay_seconds,
+    )
 
 
 def cache_delete(*keys: str) -> CacheDelete:
@@ -133,7 +140,12 @@ def deliver(effect: Effect) -> None:
     if isinstance(effect, QueueMessage):
         from shared.platform import queues
 
-        queues.send_json(effect.queue, effect.body, request_id=effect.request_id)
+        queues.send_json(
+            effect.queue,
+            effect.body,
+            request_id=effect.request_id,
+            delay_seconds=effect.delay_seconds,
+        )
     elif isinstance(effect, CacheDelete):
         from shared.platform import cache
 

@@ -97,7 +97,22 @@ def update_user(
         outbox.add(session, revocation.invalidation_of_user(user.id))
     session.flush()
     outbox.add(session, user_cache.invalidation(user_id))
+    if sent:
+        _emit(session, "user.updated", user)
     return UserPublic.model_validate(user)
+
+
+def _emit(session: Session, event: Literal["user.updated", "user.deleted"], user: User) -> None:
+    """The account's webhook event, in the change's transaction: to the user's own endpoints
+    and to every admin's (ids and status only)."""
+    from shared.webhooks.events import emit
+
+    data: dict[str, object] = {"user_id": str(user.id)}
+    if event == "user.updated":
+        data.update(role=user.role, is_active=user.is_active, status="updated")
+    else:
+        data["status"] = "deleted"
+    emit(session, event, owner_id=user.id, data=data)
 
 
 def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> None:
@@ -113,6 +128,7 @@ def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> N
         and repository.other_active_admins(session, user.id) == 0
     ):
         raise Conflict("The last active admin cannot be deleted.")
+    _emit(session, "user.deleted", user)
     repository.delete(session, user)  # its refresh tokens go with it (ON DELETE CASCADE)
     from shared.users.purge import PURGE_QUEUE, PurgeUser
 

@@ -40,8 +40,50 @@ class Synthesized:
                 "stateful": self.stateful_artifact,
             }[kind]
             self._templates[kind] = json.loads(Path(artifact.template_full_path).read_text())
+            if kind == "api":  # and its nested stacks' (infra.stacks.api.NESTED_SERVICES)
+                for nested in self.nested_templates().values():
+                    self._templates[kind]["Resources"].update(nested["Resources"])
         resources: dict[str, dict[str, Any]] = self._templates[kind]["Resources"]
         return {k: copy.deepcopy(r) for k, r in resources.items() if r["Type"] == type_}
+
+    def nested_templates(self) -> dict[str, dict[str, Any]]:
+        """The API stack's nested stacks' templates, by file name."""
+        if "nested" not in self._templates:
+            outdir = Path(self.api_artifact.assembly.directory)
+            self._templates["nested"] = {
+                path.name: json.loads(path.read_text())
+                for path in sorted(outdir.glob("*.nested.template.json"))
+            }
+        return self._templates["nested"]
+
+    def _logical_id(self, construct: Any) -> str:
+        """A construct's logical id in its own stack (the API stack or a nested one)."""
+        import aws_cdk as cdk
+
+        stack = cdk.Stack.of(construct)
+        return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))
+
+    def _through_outputs(self, reference: Any) -> str:
+        """``reference`` as text, with each nested stack output it reads replaced by what the
+        output holds (a reference from the API stack to a nested stack's resource)."""
+        text = json.dumps(reference)
+        for template in self.nested_templates().values():
+            for name, output in template.get("Outputs", {}).items():
+                if f'"Outputs.{name}"' in text:
+                    text += json.dumps(output["Value"])
+        return text
+
+    def dereference(self, value: Any) -> Any:
+        """``value``, or what it reads when it reads a nested stack's output (``Fn::GetAtt``
+        of ``Outputs.<name>``): the reference inside the nested stack."""
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            attribute = str(value["Fn::GetAtt"][1])
+            if attribute.startswith("Outputs."):
+                name = attribute.removeprefix("Outputs.")
+                for template in self.nested_templates().values():
+                    if name in template.get("Outputs", {}):
+                        return template["Outputs"][name]["Value"]
+        return value
 
     def functions(self) -> dict[str, dict[str, Any]]:
         """The API stack's functions made by StratusFunction for the registry (they all carry
@@ -57,17 +99,14 @@ class Synthesized:
 
     def function(self, name: str) -> tuple[str, dict[str, Any]]:
         """The logical id and resource of the function of registry entry ``name``."""
-        function = self.api_stack.functions[name].function
-        logical_id = self.api_stack.resolve(
-            self.api_stack.get_logical_id(function.node.default_child)
-        )
+        logical_id = self._logical_id(self.api_stack.functions[name].function)
         return logical_id, self.functions()[logical_id]
 
     def alias(self, name: str) -> str:
         """The logical id of the ``live`` alias of registry entry ``name``'s function."""
         alias = self.api_stack.functions[name].alias
         assert alias is not None, f"{name} has no live alias"
-        return str(self.api_stack.resolve(self.api_stack.get_logical_id(alias.node.default_child)))
+        return self._logical_id(alias)
 
     def invoked(self, reference: Any) -> str:
         """The logical id of the function that ``reference`` (a ``FunctionName``, a target's
@@ -77,7 +116,7 @@ class Synthesized:
             alias_id: alias["Properties"]["FunctionName"]["Ref"]
             for alias_id, alias in self.resources(self.api, "AWS::Lambda::Alias").items()
         }
-        text = json.dumps(reference)
+        text = self._through_outputs(reference)
         named = {alias_id for alias_id in aliases if f'"{alias_id}"' in text}
         assert len(named) == 1, f"{reference} invokes no live alias (or several)"
         assert not any(f'"{fn}"' in text for fn in aliases.values()), reference

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 
 from infra.components.api import CORS_EXPOSE_HEADERS, INTEGRATION_TIMEOUT_SECONDS
@@ -35,7 +36,8 @@ def _single_metric_alarms(synth: Synthesized, namespace: str, metric: str) -> li
 
 
 def _ref(synth: Synthesized, construct: Any) -> dict[str, str]:
-    return {"Ref": synth.api_stack.resolve(synth.api_stack.get_logical_id(construct))}
+    stack = cdk.Stack.of(construct)  # the API stack, or a nested stack of it
+    return {"Ref": stack.resolve(stack.get_logical_id(construct))}
 
 
 # ---- monitoring -----------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def test_every_function_alarms_on_errors_and_throttles(synthesized: Synthesized)
     # Then each function has one Errors and one Throttles alarm, firing on the first one
     for metric in ("Errors", "Throttles"):
         alarms = _single_metric_alarms(synthesized, "AWS/Lambda", metric)
-        alarmed = [a["Dimensions"][0]["Value"] for a in alarms]
+        alarmed = [synthesized.dereference(a["Dimensions"][0]["Value"]) for a in alarms]
         expected = [
             _ref(synthesized, f.function.node.default_child)
             for f in synthesized.api_stack.functions.values()

@@ -19,6 +19,7 @@ SECRET_VARIABLES = {
     "signing-keys": "SIGNING_KEYS_SECRET_ARN",
     "cursor-keys": "CURSOR_KEYS_SECRET_ARN",
     "admin": "ADMIN_SECRET_ARN",
+    "webhook-keys": "WEBHOOK_KEYS_SECRET_ARN",
     "database credentials": "DATABASE_SECRET_ARN",
     "Redis AUTH token": "REDIS_AUTH_SECRET_ARN",
 }

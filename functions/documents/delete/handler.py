@@ -6,7 +6,7 @@ from fastapi import Response
 
 from shared.documents import service
 from shared.platform import db
-from shared.platform.declare import DATABASE, VECTORS, bucket
+from shared.platform.declare import DATABASE, VECTORS, bucket, queue
 from shared.platform.http import CurrentPrincipal, HttpFunction
 from shared.platform.settings import DocumentSettings
 
@@ -15,7 +15,7 @@ function = HttpFunction(
     path="/documents/{id}",
     roles=("admin", "member"),
     status_code=204,
-    needs=(DATABASE, VECTORS, bucket("uploads", "read_write")),
+    needs=(DATABASE, VECTORS, bucket("uploads", "read_write"), queue("webhooks")),
     settings=DocumentSettings,
     errors=(404,),
 )

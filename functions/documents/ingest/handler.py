@@ -14,7 +14,14 @@ function = QueueWorker(
     # the timeout, visibility timeout and maxReceiveCount the claim relies on
     redelivery=TIMING,
     memory_mb=1024,
-    needs=(DATABASE, VECTORS, EMBEDDINGS, bucket("uploads", "read"), queue("notifications")),
+    needs=(
+        DATABASE,
+        VECTORS,
+        EMBEDDINGS,
+        bucket("uploads", "read"),
+        queue("notifications"),
+        queue("webhooks"),
+    ),
     settings=IngestSettings,
 )
 

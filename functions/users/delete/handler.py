@@ -14,7 +14,7 @@ function = HttpFunction(
     method="DELETE",
     path="/users/{id}",
     status_code=204,
-    needs=(DATABASE, queue("purge")),
+    needs=(DATABASE, queue("purge"), queue("webhooks")),
     settings=ApiSettings,
     errors=(404, 409),
 )

@@ -12,7 +12,7 @@ from shared.users.schemas import UserPublic, UserUpdate
 function = HttpFunction(
     method="PATCH",
     path="/users/{id}",
-    needs=(DATABASE, queue("notifications")),
+    needs=(DATABASE, queue("notifications"), queue("webhooks")),
     settings=ApiSettings,
     errors=(403, 404, 409),
 )

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: endpoints, their secrets, events, deliveries (``docs/webhooks.md``)."""
