@@ -14,10 +14,10 @@ from infra.components.access import SharedResources, grant, placement
 from infra.components.retention import LOG_RETENTION
 from infra.config import (
     ARCHITECTURE,
-    METRICS_NAMESPACE,
     RUNTIME_NAME,
     ConfigurationError,
     StageConfig,
+    metrics_namespace,
     project_version,
 )
 
@@ -134,7 +134,7 @@ class StratusFunction(Construct):
             security_groups=network.security_groups if network else None,
             environment={
                 "POWERTOOLS_SERVICE_NAME": entry.service,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace(stage.name),
                 "STAGE": stage.name,
                 "APP_VERSION": project_version(),
             },

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from infra.components.access import DataPlane
 from infra.components.naming import pascal
-from infra.config import METRICS_NAMESPACE, StageConfig
+from infra.config import StageConfig, metrics_namespace
 
 PERIOD = cdk.Duration.minutes(5)
 #: Alarm thresholds: 5XX responses as a share of requests (percent), p99 latency (milliseconds).
@@ -50,6 +50,7 @@ class Monitoring(Construct):
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
+        self.stage = stage.name
         # A customer managed key: CloudWatch cannot publish to a topic under the AWS managed
         # aws/sns key, whose policy cannot be changed to let the service use it.
         self.key = kms.Key(
@@ -194,7 +195,7 @@ class Monitoring(Construct):
 
         def metric(name: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=metrics_namespace(self.stage),
                 metric_name=name,
                 dimensions_map={"service": service},
                 period=PERIOD,

@@ -13,6 +13,7 @@ puts the document back to ``queued`` and fails the record, so SQS retries it and
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 from shared.documents import repository, storage
 from shared.documents.models import Document
 from shared.notifications.messages import Kind
-from shared.platform import db
+from shared.platform import db, observability
 from shared.platform.observability import logger
 
 STALE_AFTER = timedelta(minutes=15)
@@ -120,8 +121,6 @@ def _set_status(document_id: uuid.UUID, status: str, error: str | None = None) -
 
 def ingest_object(key: str) -> Outcome:
     """Ingest the object at ``key`` into its document."""
-    from shared.documents.extract import ExtractionError
-
     with db.session_scope() as session:
         exists = repository.by_key(session, key) is not None
     if not exists:
@@ -131,6 +130,26 @@ def ingest_object(key: str) -> Outcome:
     if document is None:
         logger.info("Document already ingested or being ingested: skipped", extra={"key": key})
         return "skipped"
+    started = time.perf_counter()
+    try:
+        outcome = _ingest_claimed(document)
+    except Exception:
+        observability.count(observability.INGEST_FAILURES)
+        raise
+    if outcome == "ready":
+        observability.count(observability.DOCUMENTS_INGESTED)
+        observability.milliseconds(
+            observability.INGEST_DURATION, (time.perf_counter() - started) * 1000
+        )
+    elif outcome == "failed":
+        observability.count(observability.INGEST_FAILURES)
+    return outcome
+
+
+def _ingest_claimed(document: Document) -> Outcome:
+    """Read, split, embed and store a claimed document."""
+    from shared.documents.extract import ExtractionError
+
     try:
         pieces = _read_and_split(document)
         vectors = _embed(document.title, pieces)

@@ -58,6 +58,43 @@ def is_sane_request_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and SANE_REQUEST_ID.match(value) is not None
 
 
+#: The business metrics (EMF, namespace ``Stratus/<stage>``): what each counts and where.
+#: The ones with an alarm (infra/components/monitoring.py) page; docs/operations/ has the table.
+SIGN_UPS = "SignUps"  # accounts created (shared.auth.service.register)
+LOGINS = "Logins"  # successful sign-ins
+FAILED_LOGINS = "FailedLogins"  # refused sign-ins: wrong credentials (not throttled ones)
+RATE_LIMITED = "RateLimited"  # requests refused with 429 by the per-caller limit
+DOCUMENTS_INGESTED = "DocumentsIngested"  # documents that became ready
+INGEST_FAILURES = "IngestFailures"  # documents that failed (unreadable, or an error raised)
+INGEST_DURATION = "IngestDuration"  # milliseconds from claim to ready
+SEARCH_LATENCY = "SearchLatency"  # milliseconds per search, embedding included
+NOTIFICATIONS_SENT = "NotificationsSent"  # notification emails sent
+#: The outbox relay's backlog age (shared.platform.outbox): the outbox lag, in seconds.
+OUTBOX_LAG = "OutboxOldestPendingAge"
+
+
+def count(name: str, value: float = 1) -> None:
+    """Add ``value`` to the business metric ``name`` (a count), flushed with the invocation."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def milliseconds(name: str, value: float) -> None:
+    """Record one duration of the business metric ``name``, in milliseconds."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(value, 3))
+
+
+def set_user_id(user_id: str | None) -> None:
+    """Make ``user_id`` a key of every log line of this invocation (None: no user known)."""
+    if user_id:
+        logger.thread_safe_append_keys(user_id=user_id)
+    else:
+        logger.thread_safe_remove_keys(["user_id"])
+
+
 def set_request_id(request_id: str) -> None:
     """Make ``request_id`` the correlation id of every log line and of outgoing messages.
 
