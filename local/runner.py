@@ -114,6 +114,7 @@ class LocalRunner:
 
         self.metrics = EmfCollector()
         self._tee: Any = None
+        self._collecting: Any = None
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -151,7 +152,8 @@ class LocalRunner:
         self._start_log_file()
         from local import telemetry
 
-        self._tee = telemetry.install(self.metrics)
+        self._tee = telemetry.install()
+        self._collecting = telemetry.collect(self.metrics)
         self._run_deploy_jobs()
         self._publish_outputs()
         if not self.serve:
@@ -181,6 +183,7 @@ class LocalRunner:
         outputs.remove(self.config.state_dir)
         telemetry.stop_log_file(self._log_handler)
         telemetry.uninstall(self._tee)
+        telemetry.stop_collecting(self._collecting)
         if self.scheduler is not None:
             self.scheduler.stop()
         for poller in self.pollers:
@@ -357,7 +360,7 @@ class LocalRunner:
             return Reply(200, [("Content-Type", "text/html; charset=utf-8")], bytes(page.body))
 
         def metrics(_: str, __: bytes) -> Reply:
-            body = self.metrics.prometheus() + self._dead_letter_depths()
+            body = self.metrics.prometheus(self._dead_letter_depths())
             return Reply(200, [("Content-Type", "text/plain; version=0.0.4")], body.encode())
 
         routes: dict[tuple[str, str], Any] = {
@@ -369,20 +372,19 @@ class LocalRunner:
             routes[("POST", f"/__local/jobs/{entry.name}")] = self._run_job_route(entry.name)
         return routes
 
-    def _dead_letter_depths(self) -> str:
-        """What CloudWatch reports of SQS itself: each dead-letter queue's depth, as a gauge."""
+    def _dead_letter_depths(self) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+        """What CloudWatch reports of SQS itself: each dead-letter queue's depth (a gauge)."""
         import boto3
 
         assert self.moto is not None
         sqs = boto3.Session().client("sqs", endpoint_url=self.moto.endpoint)
-        lines = ["# TYPE stratus_dead_letter_depth gauge"]
+        depths: dict[tuple[tuple[str, str], ...], float] = {}
         for queue, url in sorted(self.provisioned.dlq_urls.items()):
             attributes = sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
             )["Attributes"]
-            depth = attributes.get("ApproximateNumberOfMessages", "0")
-            lines.append(f'stratus_dead_letter_depth{{queue="{queue}"}} {depth}')
-        return "\n".join(lines) + "\n"
+            depths[(("queue", queue),)] = float(attributes.get("ApproximateNumberOfMessages", 0))
+        return {"stratus_dead_letter_depth": depths}
 
     def _run_job_route(self, name: str) -> Any:
         def run(_: str, __: bytes) -> Reply:

@@ -1,10 +1,10 @@
 """The local runner's telemetry: the function logs in a file, and the EMF metrics the functions
 print, served in Prometheus' text format at ``/__local/metrics``.
 
-In Lambda, CloudWatch turns every Embedded Metric Format line a function prints into metrics.
-Here :class:`EmfCollector` sits in front of the runner's stdout: an EMF line (a JSON object with
-an ``_aws`` key) is parsed into counters and summaries instead of being printed; every other
-line passes through unchanged.
+In Lambda, CloudWatch turns every Embedded Metric Format document a function prints into
+metrics. Here :func:`collect` hands each document Powertools serializes for printing to an
+:class:`EmfCollector` too, which keeps counters and summaries; :class:`EmfTee` keeps the EMF
+lines off the runner's console (every other line passes through unchanged).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import re
 import sys
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 #: Prometheus' metric and label name grammar.
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
@@ -87,12 +87,19 @@ class EmfCollector:
 
     def add_line(self, line: str) -> bool:
         """Record ``line`` if it is an EMF document; return whether it was one."""
-        if not line.startswith("{") or '"_aws"' not in line:
+        if not is_emf(line):
             return False
         try:
             document = json.loads(line)
+        except ValueError:
+            return False
+        return self.add(document)
+
+    def add(self, document: dict[str, Any]) -> bool:
+        """Record one EMF document; return whether it was one."""
+        try:
             directives = document["_aws"]["CloudWatchMetrics"]
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             return False
         with self._lock:
             for directive in directives:
@@ -111,29 +118,54 @@ class EmfCollector:
                             entry.total += float(value)
         return True
 
-    def prometheus(self) -> str:
-        """The metrics in Prometheus' text exposition format (0.0.4): ``stratus_<name>`` in
-        snake case, the namespace and the EMF dimensions as labels; a count as a counter
-        (``_total``), anything else as a summary (``_count`` and ``_sum``)."""
-        lines: list[str] = []
-        by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], Series]]] = defaultdict(list)
+    def prometheus(
+        self, gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] | None = None
+    ) -> str:
+        """The metrics in Prometheus' text exposition format (``prometheus_client`` renders
+        it): ``stratus_<name>`` in snake case, with the namespace and the EMF dimensions as
+        labels; a count as a counter (``_total``), anything else as a summary (``_count`` and
+        ``_sum``); ``gauges`` (name -> labels -> value) as gauges."""
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            Metric,
+            SummaryMetricFamily,
+        )
+
+        grouped: dict[str, list[tuple[dict[str, str], Series]]] = defaultdict(list)
         with self._lock:
-            for (namespace, name, labels), entry in sorted(self.series.items()):
-                base = "stratus_" + _snake(name)
-                by_name[base].append(((("namespace", namespace), *labels), entry))
-        for base, entries in sorted(by_name.items()):
-            counter = all(e.unit == "Count" for _, e in entries)
-            lines.append(
-                f"# TYPE {base}{'_total' if counter else ''} {'counter' if counter else 'summary'}"
-            )
-            for labels, entry in entries:
-                label_text = _labels(labels)
-                if counter:
-                    lines.append(f"{base}_total{label_text} {_number(entry.total)}")
-                else:
-                    lines.append(f"{base}_count{label_text} {entry.count}")
-                    lines.append(f"{base}_sum{label_text} {_number(entry.total)}")
-        return "\n".join(lines) + "\n"
+            for (namespace, name, dims), entry in sorted(self.series.items()):
+                grouped[name].append(({"namespace": namespace, **dict(dims)}, replace(entry)))
+        families: list[Metric] = []
+        for name, entries in sorted(grouped.items()):
+            base = "stratus_" + _snake(name)
+            keys = sorted({k for labels, _ in entries for k in labels})
+            family: CounterMetricFamily | SummaryMetricFamily
+            if all(e.unit == "Count" for _, e in entries):
+                family = CounterMetricFamily(base, f"{name} (EMF, Count)", labels=keys)
+                for labels, e in entries:
+                    family.add_metric([labels.get(k, "") for k in keys], e.total)
+            else:
+                unit = entries[0][1].unit
+                family = SummaryMetricFamily(base, f"{name} (EMF, {unit})", labels=keys)
+                for labels, e in entries:
+                    family.add_metric([labels.get(k, "") for k in keys], e.count, e.total)
+            families.append(family)
+        for name, values in sorted((gauges or {}).items()):
+            keys = sorted({k for pairs in values for k, _ in pairs})
+            gauge = GaugeMetricFamily(name, name.replace("_", " "), labels=keys)
+            for pairs, value in sorted(values.items()):
+                gauge.add_metric([dict(pairs).get(k, "") for k in keys], value)
+            families.append(gauge)
+
+        class _Families:
+            def collect(self) -> list[Metric]:
+                return families
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families())
+        return generate_latest(registry).decode()
 
 
 def _snake(name: str) -> str:
@@ -141,26 +173,38 @@ def _snake(name: str) -> str:
     return _INVALID.sub("_", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)).lower()
 
 
-def _labels(labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return ""
-    body = ",".join(
-        f'{_INVALID.sub("_", k)}="' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        for k, v in labels
-    )
-    return "{" + body + "}"
+def is_emf(line: str) -> bool:
+    return line.startswith("{") and '"_aws"' in line
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if value.is_integer() else repr(value)
+def collect(collector: EmfCollector) -> Any:
+    """Hand every EMF document the functions' metrics serialize (to print) to ``collector``;
+    returns what :func:`stop_collecting` needs to undo it."""
+    from shared.platform.observability import metrics
+
+    provider = metrics.provider
+    original = provider.serialize_metric_set
+
+    def serialize(*args: Any, **kwargs: Any) -> Any:
+        document = original(*args, **kwargs)
+        collector.add(dict(document))
+        return document
+
+    provider.serialize_metric_set = serialize  # type: ignore[method-assign]
+    return provider, original
+
+
+def stop_collecting(hook: Any) -> None:
+    if hook is not None:
+        provider, original = hook
+        provider.serialize_metric_set = original
 
 
 class EmfTee(io.TextIOBase):
-    """A stdout that hands EMF lines to a collector and passes every other line through."""
+    """A stdout that drops EMF lines (the runner collects them) and passes the rest through."""
 
-    def __init__(self, wrapped: TextIO, collector: EmfCollector) -> None:
+    def __init__(self, wrapped: TextIO) -> None:
         self.wrapped = wrapped
-        self.collector = collector
         self._pending = threading.local()
 
     def write(self, text: str) -> int:
@@ -168,7 +212,7 @@ class EmfTee(io.TextIOBase):
         *complete, rest = buffer.split("\n")
         self._pending.text = rest
         for line in complete:
-            if not self.collector.add_line(line):
+            if not is_emf(line):
                 self.wrapped.write(line + "\n")
         return len(text)
 
@@ -186,9 +230,9 @@ class EmfTee(io.TextIOBase):
         return self.wrapped.fileno()
 
 
-def install(collector: EmfCollector) -> EmfTee:
+def install() -> EmfTee:
     """Put a tee in front of ``sys.stdout``; :func:`uninstall` takes it away."""
-    tee = EmfTee(sys.stdout, collector)
+    tee = EmfTee(sys.stdout)
     sys.stdout = tee
     return tee
 

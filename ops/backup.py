@@ -190,15 +190,20 @@ def deployed_restore(target: Target, source: str) -> str:
     identifier = instance["DBInstanceIdentifier"]
     stamp = (moment or datetime.now(UTC)).strftime("%Y%m%d%H%M")
     new = f"{identifier}-pitr-{stamp}"[:63]
+    # Where the old one is: its subnets and security groups (the proxy's rules admit it).
     args: dict[str, Any] = {
         "SourceDBInstanceIdentifier": identifier,
         "TargetDBInstanceIdentifier": new,
-        "DBSubnetGroupName": instance["DBSubnetGroup"]["DBSubnetGroupName"],
-        "VpcSecurityGroupIds": [g["VpcSecurityGroupId"] for g in instance["VpcSecurityGroups"]],
+        "VpcSecurityGroupIds": [
+            g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups", [])
+        ],
         "MultiAZ": bool(instance.get("MultiAZ")),
         "DeletionProtection": True,
         "CopyTagsToSnapshot": True,
     }
+    subnets = instance.get("DBSubnetGroup", {}).get("DBSubnetGroupName")
+    if subnets:
+        args["DBSubnetGroupName"] = subnets
     if instance.get("DBParameterGroups"):
         args["DBParameterGroupName"] = instance["DBParameterGroups"][0]["DBParameterGroupName"]
     if moment is None:

@@ -197,7 +197,12 @@ def deployed_trace(target: Target, request_id: str, *, minutes: int) -> Trace:
         more = [ln for term in sorted(entities) for ln in search(term)]
         ids = {str(ln["correlation_id"]) for ln in more if ln.get("correlation_id")}
         more += [ln for term in sorted(ids - {request_id}) for ln in search(term)]
-        added = [ln for ln in more if json.dumps(ln, sort_keys=True) not in known]
+        added = []
+        for ln in more:
+            key = json.dumps(ln, sort_keys=True)
+            if key not in known:
+                known.add(key)
+                added.append(ln)
         if not added:
             break
         lines += added

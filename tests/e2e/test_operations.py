@@ -245,3 +245,134 @@ def test_the_cursor_key_rotates_and_pages_keep_working(ops_stack, http):
         "/documents", params={"limit": 1, "cursor": cursor}, headers=account.headers
     )
     assert response.status_code == 200, response.text
+
+
+def test_one_request_is_followed_through_every_line_and_record_it_caused(
+    ops_stack, http, monkeypatch, capsys
+):
+    from shared.platform import db, outbox
+
+    account = sign_up(http)
+    request_id = f"trace-{uuid.uuid4().hex[:12]}"
+    # The notification the ingest worker queues is not delivered at once (SQS refuses it),
+    # so the outbox relay delivers it later: the trace must follow the request there too.
+    real_deliver = outbox.deliver
+
+    def refuse_notifications(effect):
+        if getattr(effect, "queue", None) == "notifications":
+            raise ConnectionError("SQS is unreachable")
+        real_deliver(effect)
+
+    monkeypatch.setattr(outbox, "deliver", refuse_notifications)
+    created = http.post(
+        "/documents/text",
+        json={"title": "Traced", "text": TEXTS["Hiking"]},
+        headers={**account.headers, "X-Request-Id": request_id},
+    )
+    assert created.status_code == 201, created.text
+    document_id = created.json()["id"]
+    # Another request at the same time, which the trace must leave out
+    other = http.post(
+        "/documents/text",
+        json={"title": "Other", "text": TEXTS["Recipe"]},
+        headers=account.headers,
+    )
+    assert other.status_code == 201
+    for d in (document_id, other.json()["id"]):
+        wait(
+            lambda d=d: (
+                http.get(f"/documents/{d}", headers=account.headers).json()["status"] == "ready"
+            ),
+            "ingest",
+        )
+
+    def deferred() -> int:
+        with db.session_scope() as session:
+            return db.affected(
+                session.execute(
+                    text(
+                        "UPDATE outbox SET available_at = now() WHERE delivered_at IS NULL"
+                        " AND payload LIKE '%notifications%'"
+                    )
+                )
+            )
+
+    wait(deferred, "the deferred notification in the outbox")
+    monkeypatch.setattr(outbox, "deliver", real_deliver)
+    relayed = http.post("/__local/jobs/system-outbox-relay")
+    assert relayed.status_code == 200, relayed.text
+
+    def notified():
+        items = http.get("/notifications", headers=account.headers).json()["items"]
+        return [n for n in items if n["kind"] == "document_ready"]
+
+    wait(lambda: len(notified()) == 2, "both documents' notifications")
+
+    # When the operator traces the request
+    from ops.trace import trace
+
+    found = trace(resolve("local", state_dir=ops_stack.config.state_dir), request_id)
+    # Then it spans the HTTP function, the ingest worker, the relay and the notification worker
+    assert found.functions[0] == "documents-create-text"
+    assert {"documents-ingest", "system-outbox-relay", "notifications-deliver"} <= set(
+        found.functions
+    )
+    messages = [line["message"] for line in found.lines]
+    assert "Document created" in messages and "Document ready" in messages
+    assert "Outbox effect delivered by the relay" in messages
+    # And every line says which service, function and request it belongs to; the HTTP one the user
+    for line in found.lines:
+        assert line["service"] == line["function_name"].split("-")[0], line
+        assert found.ids & {line["correlation_id"], line.get("request_id")}, line
+    created_line = next(ln for ln in found.lines if ln["message"] == "Document created")
+    assert created_line["user_id"] == account.id
+    assert created_line["document_id"] == document_id
+    # And none of the other request's lines; its rows: the document, the notification, the outbox
+    assert other.json()["id"] not in json.dumps(found.lines)
+    tables = {table for table, _ in found.rows}
+    assert tables == {"documents", "notifications", "outbox"}
+    (document,) = [row for table, row in found.rows if table == "documents"]
+    assert (str(document["id"]), document["status"]) == (document_id, "ready")
+    assert document["chunks"] >= 1
+    (notification,) = [row for table, row in found.rows if table == "notifications"]
+    assert notification["kind"] == "document_ready"
+    # And `make trace` prints it, in order
+    assert ops(ops_stack, "trace", request_id) == 0
+    printed = capsys.readouterr().out
+    assert printed.index("Document created") < printed.index("Document ready")
+    assert ops(ops_stack, "trace", "no-such-request") == 1
+
+
+def test_the_business_metrics_are_served_in_prometheus_format(ops_stack, http):
+    account = sign_up(http)
+    assert (
+        http.post("/auth/login", json={"email": account.email, "password": "wrong!"}).status_code
+        == 401
+    )
+    _ready_documents(http, account)
+    _results(http, account)
+    wait(
+        lambda: "stratus_notifications_sent_total" in http.get("/__local/metrics").text,
+        "a notification sent",
+    )
+    response = http.get("/__local/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    for name in (
+        "stratus_sign_ups",
+        "stratus_logins",
+        "stratus_failed_logins",
+        "stratus_documents_ingested",
+        "stratus_notifications_sent",
+    ):
+        assert families[name].type == "counter", name
+        (sample,) = [s for s in families[name].samples if s.name == f"{name}_total"]
+        assert sample.value >= 1 and sample.labels["namespace"] == "Stratus/local"
+    for name in ("stratus_search_latency", "stratus_ingest_duration"):
+        counts = [s for s in families[name].samples if s.name == f"{name}_count"]
+        assert counts and counts[0].value >= 1, name
+    depths = {s.labels["queue"]: s.value for s in families["stratus_dead_letter_depth"].samples}
+    assert set(depths) == {"ingest", "notifications", "purge"}
