@@ -229,6 +229,8 @@ class ApiStack(cdk.Stack):
         relay = functions.get(OUTBOX_RELAY)
         if relay is not None:
             self.monitoring.outbox(service=relay.entry.service)
+        if registry.routes:
+            self.monitoring.business(http_services={entry.service for entry, _ in registry.routes})
 
     def _operator_outputs(self) -> None:
         """What the ops CLI (``python -m ops``) finds the queues and functions by

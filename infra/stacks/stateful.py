@@ -137,6 +137,12 @@ class StatefulStack(cdk.Stack):
         database = self.data.database
         cdk.CfnOutput(self, outputs.DATABASE_INSTANCE, value=database.instance.instance_identifier)
         cdk.CfnOutput(self, outputs.DATABASE_SECRET, value=database.secret.secret_arn)
+        if database.read_replica is not None:
+            cdk.CfnOutput(
+                self,
+                outputs.DATABASE_READ_REPLICA,
+                value=database.read_replica.instance_identifier,
+            )
         cdk.CfnOutput(self, outputs.BACKUP_VAULT, value=self.backup.vault.backup_vault_name)
         cdk.CfnOutput(self, outputs.BACKUP_ROLE, value=self.backup.role.role_arn)
 

@@ -28,7 +28,7 @@ async def list_users(
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> UsersPage:
     """List users, newest first."""
-    with db.session_scope() as session:
+    with db.read_scope() as session:  # lists and search tolerate the replica's lag
         return service.list_users(session, principal, limit=limit, after=cursor)
 
 
