@@ -15,7 +15,7 @@ PY := .venv/bin/python
 ENV ?= dev
 PYTEST := $(PY) -m pytest
 
-.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval clean web web-install web-build web-check client client-check browser redrive dead-letters reindex rotate-signing-key rotate-cursor-key retire-signing-keys retire-cursor-keys trace backup restore dr-drill
+.PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval clean web web-install web-build web-check client client-check browser redrive dead-letters stuck-documents reindex rotate-signing-key rotate-cursor-key retire-signing-keys retire-cursor-keys trace backup restore dr-drill
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -137,6 +137,9 @@ redrive: .venv/.installed ## move a dead-letter queue's messages back: make redr
 
 dead-letters: .venv/.installed ## how many messages each dead-letter queue holds
 	@$(OPS) dead-letters
+
+stuck-documents: .venv/.installed ## documents queued or processing too long; REQUEUE=1 sends their S3 events again
+	@$(OPS) stuck-documents $(if $(REQUEUE),--requeue)
 
 reindex: .venv/.installed ## rebuild the vector index from the chunks in Postgres (no search downtime)
 	@$(OPS) reindex

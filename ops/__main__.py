@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("--limit", type=int, default=None, help="move at most this many")
     verbs.add_parser("dead-letters", help="how many messages each dead-letter queue holds")
     verbs.add_parser("reindex", help="rebuild the vector index from the chunks in Postgres")
+    stuck = verbs.add_parser("stuck-documents", help="documents queued or processing too long")
+    stuck.add_argument("--minutes", type=int, default=30, help="stuck after this long")
+    stuck.add_argument("--requeue", action="store_true", help="send their S3 events again")
     for ring in ("signing", "cursor"):
         verbs.add_parser(f"rotate-{ring}-key", help=f"add a new current {ring} key")
         verbs.add_parser(f"retire-{ring}-keys", help=f"keep only the current {ring} key")
@@ -65,16 +68,22 @@ def run(argv: Sequence[str], *, target: Target | None = None) -> int:
     elif verb == "reindex":
         from ops.reindex import reindex
 
-        if not target.is_local:
-            raise OpsError(
-                "reindex reads the chunks from the database, which a stage keeps in its VPC:"
-                " run it from a host inside it (docs/operations/runbooks/rebuild-vector-index.md)"
-            )
+        _database_reachable(target, "reindex")
         rebuilt = reindex()
         print(
             f"reindexed {rebuilt.chunks} chunk(s) into {rebuilt.engine} in"
             f" {rebuilt.seconds:.1f} s ({rebuilt.carried_over} written meanwhile, carried over)"
         )
+    elif verb == "stuck-documents":
+        from ops import stuck as documents
+
+        _database_reachable(target, "stuck-documents")
+        found = documents.stuck(minutes=args.minutes)
+        for d in found:
+            print(f"{d.id} {d.status:<10} since {d.since.isoformat()} {d.key}")
+        print(f"{len(found)} document(s) stuck for over {args.minutes} min")
+        if args.requeue and found:
+            print(f"requeued {documents.requeue(target, found)} S3 event(s) to ingest")
     elif verb.startswith(("rotate-", "retire-")):
         from ops import keys
 
@@ -98,6 +107,14 @@ def run(argv: Sequence[str], *, target: Target | None = None) -> int:
 
         print(restore(target, args.source))
     return 0
+
+
+def _database_reachable(target: Target, verb: str) -> None:
+    if not target.is_local:
+        raise OpsError(
+            f"{verb} reads the database, which a stage keeps in its isolated subnets: run it"
+            " there with DATABASE_URL set and STAGE unset (docs/operations/runbooks/)"
+        )
 
 
 def _pascal(name: str) -> str:

@@ -6,6 +6,7 @@ cold start (it imports aws-xray-sdk), so it is created lazily and only where tra
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
@@ -102,6 +103,12 @@ def set_request_id(request_id: str) -> None:
     runner never log each other's ids."""
     request_id_var.set(request_id)
     logger.thread_safe_append_keys(correlation_id=request_id)
+    if tracing_enabled():  # the trace is found by it: annotation.request_id = "..."
+        from aws_xray_sdk.core import xray_recorder
+
+        # Lambda's own (facade) segment takes no annotation: only a subsegment does.
+        with contextlib.suppress(Exception):
+            xray_recorder.put_annotation("request_id", request_id)
 
 
 # A function that emits no metric of its own on a warm invocation is normal, not a warning.

@@ -376,3 +376,45 @@ def test_the_business_metrics_are_served_in_prometheus_format(ops_stack, http):
         assert counts and counts[0].value >= 1, name
     depths = {s.labels["queue"]: s.value for s in families["stratus_dead_letter_depth"].samples}
     assert set(depths) == {"ingest", "notifications", "purge"}
+
+
+def test_a_stuck_document_is_found_and_requeued(ops_stack, http, capsys):
+    from shared.platform import db
+
+    account = sign_up(http)
+    created = http.post(
+        "/documents/text",
+        json={"title": "Stuck", "text": TEXTS["Invoice"]},
+        headers=account.headers,
+    )
+    document_id = created.json()["id"]
+    wait(
+        lambda: (
+            http.get(f"/documents/{document_id}", headers=account.headers).json()["status"]
+            == "ready"
+        ),
+        "ingest",
+    )
+    # Given its S3 event was lost: it has sat queued for an hour
+    with db.session_scope() as session:
+        session.execute(
+            text(
+                "UPDATE documents SET status = 'queued', updated_at = now()"
+                " - interval '1 hour' WHERE id = :d"
+            ),
+            {"d": document_id},
+        )
+    assert ops(ops_stack, "stuck-documents") == 0
+    assert f"{document_id} queued" in capsys.readouterr().out
+    # When the operator requeues it, it is ingested again
+    assert ops(ops_stack, "stuck-documents", "--requeue") == 0
+    assert "requeued" in capsys.readouterr().out
+    wait(
+        lambda: (
+            http.get(f"/documents/{document_id}", headers=account.headers).json()["status"]
+            == "ready"
+        ),
+        "the requeued ingest",
+    )
+    ops(ops_stack, "stuck-documents")
+    assert document_id not in capsys.readouterr().out
