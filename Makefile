@@ -63,7 +63,7 @@ format: .venv/.installed ## apply ruff's fixes and formatting
 	$(PY) -m ruff format .
 
 typecheck: .venv/.installed ## mypy (strict) over the code
-	$(PY) -m mypy shared functions local infra layers
+	$(PY) -m mypy shared functions local infra layers ops
 
 unit: .venv/.installed ## unit tests only (no I/O)
 	$(PYTEST) tests/unit -q
@@ -141,6 +141,49 @@ eval: .venv/.installed ## search quality on the labelled set, every embedder tha
 
 load: .venv/.installed ## mixed load (sign-ups, logins, uploads, searches) on a fresh local runner: LOAD_SECONDS=60 LOAD_USERS=8
 	$(PY) -m tests.load --seconds $${LOAD_SECONDS:-60} --users $${LOAD_USERS:-8}
+
+# ---- operations (docs/operations/runbooks/): the local runner by default, STAGE=dev|prod for a
+# deployed stage (AWS credentials from the environment; names from the stack outputs) ----
+OPS := $(PY) -m ops
+
+redrive: .venv/.installed ## move a dead-letter queue's messages back: make redrive QUEUE=ingest
+	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=<queue> [STAGE=dev|prod]"; exit 2; }
+	@$(OPS) redrive $(QUEUE)
+
+dead-letters: .venv/.installed ## how many messages each dead-letter queue holds
+	@$(OPS) dead-letters
+
+stuck-documents: .venv/.installed ## documents queued or processing too long; REQUEUE=1 sends their S3 events again
+	@$(OPS) stuck-documents $(if $(REQUEUE),--requeue)
+
+reindex: .venv/.installed ## rebuild the vector index from the chunks in Postgres (no search downtime)
+	@$(OPS) reindex
+
+rotate-signing-key: .venv/.installed ## add a new current token signing key (old tokens stay valid)
+	@$(OPS) rotate-signing-key
+
+rotate-cursor-key: .venv/.installed ## add a new current pagination cursor key
+	@$(OPS) rotate-cursor-key
+
+retire-signing-keys: .venv/.installed ## keep only the current signing key (after the old tokens expired)
+	@$(OPS) retire-signing-keys
+
+retire-cursor-keys: .venv/.installed ## keep only the current cursor key
+	@$(OPS) retire-cursor-keys
+
+trace: .venv/.installed ## every log line, message and row of one request: make trace REQUEST_ID=...
+	@test -n "$(REQUEST_ID)" || { echo "usage: make trace REQUEST_ID=<id> [STAGE=dev|prod]"; exit 2; }
+	@$(OPS) trace $(REQUEST_ID)
+
+backup: .venv/.installed ## back up the database and the files (local: into .local/backups/)
+	@$(OPS) backup
+
+restore: .venv/.installed ## restore: make restore FROM=<backup folder> (local) | FROM=<ISO time>|latest (deployed)
+	@test -n "$(FROM)" || { echo "usage: make restore FROM=<backup folder | ISO time | latest>"; exit 2; }
+	@$(OPS) restore $(FROM)
+
+dr-drill: .venv/.installed ## rehearse a disaster: back up, destroy, restore, verify; prints RTO and data loss
+	@$(OPS) dr-drill
 
 clean: ## remove build output and local state
 	rm -rf build cdk.out .local .pytest_cache .mypy_cache .ruff_cache web/out web/.next web/artifacts

@@ -48,6 +48,11 @@ EMBEDDER_LAYER_NAME = "embedder-layer"
 METRICS_NAMESPACE = "Stratus"
 
 
+def metrics_namespace(stage: str) -> str:
+    """The CloudWatch namespace of one stage's business metrics: ``Stratus/<stage>``."""
+    return f"{METRICS_NAMESPACE}/{stage}"
+
+
 def project_version() -> str:
     """The version in pyproject.toml, stamped on every function as ``APP_VERSION``."""
     with (REPO_ROOT / "pyproject.toml").open("rb") as file:

@@ -237,10 +237,30 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
     Suppression(
         "AwsSolutions-RDS11",
         "stateful",
-        ("Postgres/Instance/Resource",),
+        ("Postgres/Instance/Resource", "Postgres/ReadReplica/Resource"),
         "The default port 5432 stays: the instance is in isolated subnets and its security"
-        " group admits only RDS Proxy, so a non-default port would hide nothing from anyone"
-        " who can reach it, and every client would need to be told the odd port.",
+        " group admits only RDS Proxy (the read replica: only the functions' client group),"
+        " so a non-default port would hide nothing from anyone who can reach it, and every"
+        " client would need to be told the odd port.",
+    ),
+    Suppression(
+        "AwsSolutions-RDS2",
+        "stateful",
+        ("Postgres/ReadReplica/Resource",),
+        "The replica is encrypted: a read replica of an encrypted instance always is, under the"
+        " source's key, and CloudFormation refuses StorageEncrypted beside"
+        " SourceDBInstanceIdentifier (cfn-lint F3020), which is what this rule looks for.",
+        envs=("prod",),
+    ),
+    Suppression(
+        "AwsSolutions-RDS3",
+        "stateful",
+        ("Postgres/ReadReplica/Resource",),
+        "The read replica serves only reads that tolerate lag (lists, search); if its AZ fails"
+        " they fall back to the Multi-AZ primary by unsetting DATABASE_READ_HOST"
+        " (docs/operations/runbooks/promote-read-replica.md), so a second standby for a copy"
+        " would double its cost for no data safety.",
+        envs=("prod",),
     ),
     Suppression(
         "AwsSolutions-AEC4",

@@ -29,6 +29,7 @@ def invoke(entry: Entry, event: dict[str, Any], *, quiet: bool = False) -> Invoc
         memory_limit_in_mb=fn.memory_mb,
     )
     _ensure_event_loop()
+    _log_keys(entry, context)
     started = time.perf_counter()
     error: BaseException | None = None
     result: Any = None
@@ -58,6 +59,22 @@ def report(entry: Entry, outcome: Invocation) -> None:
     """The runner's one line per invocation."""
     line = f"[{entry.name}] {_outcome(outcome.result, outcome.error)} {outcome.duration_ms:.1f} ms"
     print(line, file=sys.stderr)
+
+
+def _log_keys(entry: Entry, context: LambdaContext) -> None:
+    """The keys Lambda gives each function's log lines by its own environment (its service, its
+    name, this invocation's id), per thread: the runner's threads share one logger."""
+    from local.telemetry import invocation
+    from shared.platform.observability import logger
+
+    logger.thread_safe_remove_keys(["user_id", "correlation_id"])
+    invocation.keys = {
+        "service": entry.service,
+        "function_name": entry.name,
+        "function_request_id": context.aws_request_id,
+        "function_arn": context.invoked_function_arn,
+        "function_memory_size": context.memory_limit_in_mb,
+    }
 
 
 def _ensure_event_loop() -> None:

@@ -122,7 +122,7 @@ def function_environment(
             service=entry.service,
             stage=environ.get("STAGE", "local"),
             version=environ.get("APP_VERSION", ""),
-            metrics_namespace=METRICS_NAMESPACE,
+            metrics_namespace=environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
         )
     )
     for cls in settings_classes(entry):

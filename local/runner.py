@@ -54,13 +54,15 @@ def free_port() -> int:
 def runtime_environment() -> dict[str, str]:
     """What every function sees in the runner besides its resources. Set it before handlers
     are imported: Powertools reads its log level when the logger is created."""
-    from infra.config import project_version
+    from infra.config import metrics_namespace, project_version
 
     return {
         "STAGE": "local",
         "APP_VERSION": project_version(),  # what /health reports, as the CDK app stamps it
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
+        # The functions print their EMF metrics; the runner collects them (local/telemetry.py).
+        "POWERTOOLS_METRICS_DISABLED": "false",
+        "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace("local"),
         "POWERTOOLS_LOG_LEVEL": os.environ.get("FUNCTION_LOG_LEVEL", "WARNING"),
         "DATABASE_POOL_SIZE": "5",
     }
@@ -134,6 +136,12 @@ class LocalRunner:
         self._stop = threading.Event()
         self._saved_env: dict[str, str | None] = {}
         self.isolation: IsolatedInvoker | None = None
+        self._log_handler: Any = None
+        from local.telemetry import EmfCollector
+
+        self.metrics = EmfCollector()
+        self._tee: Any = None
+        self._collecting: Any = None
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -161,6 +169,10 @@ class LocalRunner:
         self._set_env({"AWS_ENDPOINT_URL_S3": self.s3proxy.endpoint})
         # -- end S3 proxy --
         self._set_env(runtime_environment())
+        from shared.platform.observability import metrics
+
+        # The metrics object may predate this environment (created when a handler was imported).
+        metrics.namespace = os.environ["POWERTOOLS_METRICS_NAMESPACE"]
         import boto3
 
         # what the last run saved under state_dir/aws (local.aws.LocalState) comes back
@@ -172,7 +184,13 @@ class LocalRunner:
         self._set_env({"DATABASE_URL": self._database_url(), "REDIS_URL": self._redis_url()})
         self._set_env(self.config.function_env)
         self._reset_clients()
+        self._start_log_file()
+        from local import telemetry
+
+        self._tee = telemetry.install()
+        self._collecting = telemetry.collect(self.metrics)
         self._run_deploy_jobs()
+        self._publish_outputs()
         if not self.serve:
             return
         self._start_workers()
@@ -192,9 +210,16 @@ class LocalRunner:
             self._set_env({"APP_URL": self.url})
             self._reset_settings()
         self.http.start()
+        self._publish_outputs()
 
     def stop(self) -> None:
         self._stop.set()
+        from local import outputs, telemetry
+
+        outputs.remove(self.config.state_dir)
+        telemetry.stop_log_file(self._log_handler)
+        telemetry.uninstall(self._tee)
+        telemetry.stop_collecting(self._collecting)
         if self.scheduler is not None:
             self.scheduler.stop()
         for poller in self.pollers:
@@ -313,6 +338,26 @@ class LocalRunner:
         embeddings.reset_embedder()
         vectors.reset()
 
+    def _start_log_file(self) -> None:
+        """Every function log line (INFO and up) also goes to ``<state dir>/functions.log``,
+        whatever the console shows: what ``make trace`` reads."""
+        from local import outputs, telemetry
+
+        self._log_handler = telemetry.start_log_file(self.config.state_dir / outputs.LOG_NAME)
+
+    def _publish_outputs(self) -> None:
+        """``<state dir>/outputs.json``: what the ops CLI finds this runner's resources by."""
+        from local import outputs
+
+        assert self.moto is not None
+        values = outputs.runner_outputs(
+            self.provisioned,
+            state_dir=self.config.state_dir,
+            aws_endpoint=self.moto.endpoint,
+            api_url=self.url if self.http is not None else None,
+        )
+        outputs.write(self.config.state_dir, values)
+
     def _run_deploy_jobs(self) -> None:
         """What a deploy runs before the API takes traffic: the migrations, and the admin of
         ``ADMIN_EMAIL`` + ``ADMIN_PASSWORD`` (put in the admin secret, as a deployer would)."""
@@ -393,13 +438,32 @@ class LocalRunner:
             )
             return Reply(200, [("Content-Type", "text/html; charset=utf-8")], bytes(page.body))
 
+        def metrics(_: str, __: bytes) -> Reply:
+            body = self.metrics.prometheus(self._dead_letter_depths())
+            return Reply(200, [("Content-Type", "text/plain; version=0.0.4")], body.encode())
+
         routes: dict[tuple[str, str], Any] = {
             ("GET", "/openapi.json"): openapi,
             ("GET", "/docs"): docs,
+            ("GET", "/__local/metrics"): metrics,
         }
         for entry, _ in self.registry.schedules:
             routes[("POST", f"/__local/jobs/{entry.name}")] = self._run_job_route(entry.name)
         return routes
+
+    def _dead_letter_depths(self) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+        """What CloudWatch reports of SQS itself: each dead-letter queue's depth (a gauge)."""
+        import boto3
+
+        assert self.moto is not None
+        sqs = boto3.Session().client("sqs", endpoint_url=self.moto.endpoint)
+        depths: dict[tuple[tuple[str, str], ...], float] = {}
+        for queue, url in sorted(self.provisioned.dlq_urls.items()):
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            depths[(("queue", queue),)] = float(attributes.get("ApproximateNumberOfMessages", 0))
+        return {"stratus_dead_letter_depth": depths}
 
     def _run_job_route(self, name: str) -> Any:
         def run(_: str, __: bytes) -> Reply:

@@ -147,6 +147,10 @@ def grant(
                 "DATABASE_NAME": DATABASE_NAME,
                 "DATABASE_TLS": "true",
             }
+            if database.read_replica is not None:  # lists and search read from it (optional)
+                function.add_environment(
+                    "DATABASE_READ_HOST", database.read_replica.db_instance_endpoint_address
+                )
         case "cache":
             cache = _data_plane(resources, where).cache
             cache.secret.grant_read(function)

@@ -186,6 +186,38 @@ class Postgres(Construct):
         self.proxy_security_group.add_ingress_rule(
             self.clients, ec2.Port.tcp(POSTGRES_PORT), "from the functions that need Postgres"
         )
+        # A read replica (prod): the reads that tolerate lag (lists, search) go to it directly
+        # (RDS Proxy has no read-only endpoint for an RDS PostgreSQL instance), with the
+        # primary's credentials; promoting it is a runbook (docs/operations/runbooks/).
+        self.read_replica: rds.DatabaseInstanceReadReplica | None = None
+        if stage.db_read_replica:
+            self.replica_security_group = ec2.SecurityGroup(
+                self, "ReplicaSecurityGroup", vpc=vpc, description="Postgres read replica"
+            )
+            self.replica_security_group.add_ingress_rule(
+                self.clients, ec2.Port.tcp(POSTGRES_PORT), "from the functions that need Postgres"
+            )
+            self.read_replica = rds.DatabaseInstanceReadReplica(
+                self,
+                "ReadReplica",
+                source_database_instance=self.instance,
+                instance_type=ec2.InstanceType(stage.db_instance_type),
+                vpc=vpc,
+                vpc_subnets=subnets,
+                security_groups=[self.replica_security_group],
+                parameter_group=rds.ParameterGroup(
+                    self, "ReplicaParameters", engine=engine, parameters={"rds.force_ssl": "1"}
+                ),
+                # Encrypted as its source is, under the source's key (same region).
+                storage_type=rds.StorageType.GP3,
+                max_allocated_storage=stage.db_max_allocated_storage_gb,
+                deletion_protection=stage.retain_data,
+                removal_policy=cdk.RemovalPolicy.DESTROY,  # a copy: the primary holds the data
+                auto_minor_version_upgrade=True,
+                publicly_accessible=False,
+                cloudwatch_logs_exports=["postgresql"],
+                cloudwatch_logs_retention=LOG_RETENTION[stage.log_retention_days],
+            )
 
 
 class Redis(Construct):

@@ -15,10 +15,10 @@ from infra.components.access import SharedResources, grant, placement
 from infra.components.retention import LOG_RETENTION
 from infra.config import (
     ARCHITECTURE,
-    METRICS_NAMESPACE,
     RUNTIME_NAME,
     ConfigurationError,
     StageConfig,
+    metrics_namespace,
     project_version,
 )
 
@@ -137,7 +137,7 @@ class StratusFunction(Construct):
                 service=entry.service,
                 stage=stage.name,
                 version=project_version(),
-                metrics_namespace=METRICS_NAMESPACE,
+                metrics_namespace=metrics_namespace(stage.name),
             ),
         )
         for access in declaration.needs:

@@ -4,7 +4,7 @@ backlog, the database's CPU and connections, Redis memory."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigateway
@@ -20,7 +20,7 @@ from constructs import Construct
 
 from infra.components.access import DataPlane
 from infra.components.naming import pascal
-from infra.config import METRICS_NAMESPACE, StageConfig
+from infra.config import StageConfig, metrics_namespace
 
 PERIOD = cdk.Duration.minutes(5)
 #: Alarm thresholds: 5XX responses as a share of requests (percent), p99 latency (milliseconds).
@@ -30,6 +30,13 @@ DATABASE_CPU_PERCENT = 80
 REDIS_MEMORY_PERCENT = 80
 #: The outbox (shared/platform/outbox.py): alarm when its oldest pending effect is this old.
 OUTBOX_BACKLOG_AGE_SECONDS = 15 * 60
+#: The business metrics that page (shared/platform/observability.py), per 5 minutes: a spike of
+#: refused sign-ins (credential stuffing), documents failing to ingest, a slow search, and
+#: callers throttled by the per-caller limit (a load spike or an abusive client).
+FAILED_LOGINS_PER_PERIOD = 100
+INGEST_FAILURES_PER_PERIOD = 10
+SEARCH_P99_MS = 2000
+RATE_LIMITED_PER_PERIOD = 500
 
 
 class Monitoring(Construct):
@@ -50,6 +57,7 @@ class Monitoring(Construct):
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
+        self.stage = stage.name
         # A customer managed key: CloudWatch cannot publish to a topic under the AWS managed
         # aws/sns key, whose policy cannot be changed to let the service use it.
         self.key = kms.Key(
@@ -194,7 +202,7 @@ class Monitoring(Construct):
 
         def metric(name: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=metrics_namespace(self.stage),
                 metric_name=name,
                 dimensions_map={"service": service},
                 period=PERIOD,
@@ -222,6 +230,74 @@ class Monitoring(Construct):
                 width=12,
             ),
             cloudwatch.GraphWidget(title="outbox: oldest pending (s)", left=[age], width=12),
+        )
+
+    def business(self, *, http_services: Collection[str]) -> None:
+        """Alarms and a dashboard row on the business metrics (EMF, namespace
+        ``Stratus/<stage>``, dimension ``service``: Powertools adds the function's service)."""
+
+        def metric(name: str, service: str, statistic: str = "Sum") -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=metrics_namespace(self.stage),
+                metric_name=name,
+                dimensions_map={"service": service},
+                period=PERIOD,
+                statistic=statistic,
+            )
+
+        failed_logins = metric("FailedLogins", "auth")
+        self.alarm(
+            "FailedLoginsSpike",
+            metric=failed_logins,
+            threshold=FAILED_LOGINS_PER_PERIOD,
+            description=f"over {FAILED_LOGINS_PER_PERIOD} refused sign-ins in 5 minutes",
+        )
+        ingest_failures = metric("IngestFailures", "documents")
+        self.alarm(
+            "IngestFailures",
+            metric=ingest_failures,
+            threshold=INGEST_FAILURES_PER_PERIOD,
+            description=f"over {INGEST_FAILURES_PER_PERIOD} documents failed to ingest in 5 min",
+        )
+        search = metric("SearchLatency", "documents", "p99")
+        self.alarm(
+            "SearchLatencyP99",
+            metric=search,
+            threshold=SEARCH_P99_MS,
+            description=f"search p99 latency above {SEARCH_P99_MS} ms over 5 minutes",
+        )
+        throttled = []
+        for service in sorted(http_services):
+            limited = metric("RateLimited", service)
+            throttled.append(limited)
+            self.alarm(
+                f"RateLimited{pascal(service)}",
+                metric=limited,
+                threshold=RATE_LIMITED_PER_PERIOD,
+                description=f"{service}: over {RATE_LIMITED_PER_PERIOD} requests refused with 429"
+                " in 5 minutes",
+            )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="accounts: sign-ups, logins, failed logins",
+                left=[metric("SignUps", "auth"), metric("Logins", "auth"), failed_logins],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="documents: ingested, failed; notifications sent",
+                left=[
+                    metric("DocumentsIngested", "documents"),
+                    ingest_failures,
+                    metric("NotificationsSent", "notifications"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="ingest duration, search latency (p99, ms)",
+                left=[metric("IngestDuration", "documents", "p99"), search],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(title="rate-limited requests", left=throttled, width=12),
         )
 
     def _data(self, data: DataPlane, *, stage: StageConfig) -> None:

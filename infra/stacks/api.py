@@ -11,7 +11,7 @@ from aws_cdk import triggers
 from constructs import Construct
 
 from functions.registry import Entry, Registry
-from infra import context
+from infra import context, outputs
 from infra.components.access import SharedResources
 from infra.components.api import StratusApi
 from infra.components.function import DependencyLayer, EmbedderLayer, StratusFunction
@@ -232,6 +232,7 @@ class ApiStack(cdk.Stack):
             )
         self.functions = functions
         self.queues = queues
+        self._operator_outputs()
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -245,6 +246,19 @@ class ApiStack(cdk.Stack):
         relay = functions.get(OUTBOX_RELAY)
         if relay is not None:
             self.monitoring.outbox(service=relay.entry.service)
+        if registry.routes:
+            self.monitoring.business(http_services={entry.service for entry, _ in registry.routes})
+
+    def _operator_outputs(self) -> None:
+        """What the ops CLI (``python -m ops``) finds the queues and functions by
+        (``infra.outputs``): no operator types a physical name."""
+        for name, queue in self.queues.items():
+            cdk.CfnOutput(self, outputs.queue_url(name), value=queue.queue.queue_url)
+            cdk.CfnOutput(
+                self, outputs.dead_letter_url(name), value=queue.dead_letter_queue.queue_url
+            )
+        for name, f in self.functions.items():
+            cdk.CfnOutput(self, outputs.function_name(name), value=f.function.function_name)
 
 
 def _check_connection_budget(registry: Registry, stage: StageConfig) -> None:

@@ -13,7 +13,7 @@ from aws_cdk import aws_backup as backup
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from infra import context
+from infra import context, outputs
 from infra.components.access import DataPlane, SharedResources
 from infra.components.backup import BackupPlan
 from infra.components.data_plane import Network, Postgres, Redis
@@ -125,6 +125,26 @@ class StatefulStack(cdk.Stack):
                     role=self.backup.role,
                 ),
             )
+
+        self._operator_outputs()
+
+    def _operator_outputs(self) -> None:
+        """What the ops CLI (``python -m ops``) finds the stores by (``infra.outputs``)."""
+        for name, c in self.buckets.items():
+            cdk.CfnOutput(self, outputs.bucket_name(name), value=c.bucket.bucket_name)
+        for name, s in self.secrets.items():
+            cdk.CfnOutput(self, outputs.secret_arn(name), value=s.secret.secret_arn)
+        database = self.data.database
+        cdk.CfnOutput(self, outputs.DATABASE_INSTANCE, value=database.instance.instance_identifier)
+        cdk.CfnOutput(self, outputs.DATABASE_SECRET, value=database.secret.secret_arn)
+        if database.read_replica is not None:
+            cdk.CfnOutput(
+                self,
+                outputs.DATABASE_READ_REPLICA,
+                value=database.read_replica.instance_identifier,
+            )
+        cdk.CfnOutput(self, outputs.BACKUP_VAULT, value=self.backup.vault.backup_vault_name)
+        cdk.CfnOutput(self, outputs.BACKUP_ROLE, value=self.backup.role.role_arn)
 
     @property
     def resources(self) -> SharedResources:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shared.auth import passwords, repository, revocation, tokens
 from shared.auth.schemas import LoginRequest, PasswordChange, RegisterRequest, TokenPair
-from shared.platform import outbox
+from shared.platform import observability, outbox
 from shared.platform.errors import (
     Conflict,
     Forbidden,
@@ -67,6 +67,7 @@ def register(session: Session, data: RegisterRequest) -> User:
     from shared.notifications.messages import notify
 
     notify(session, user_id=user.id, kind="welcome", data={"name": user.name})
+    observability.count(observability.SIGN_UPS)
     return user
 
 
@@ -113,7 +114,9 @@ def login(session: Session, data: LoginRequest) -> TokenPair:
     except ratelimit.RateLimitUnavailable:
         logger.warning("Could not record the login attempt")
     if user is None:
+        observability.count(observability.FAILED_LOGINS)
         raise Unauthorized(INVALID_LOGIN)
+    observability.count(observability.LOGINS)
     return issue_session(session, user)
 
 

@@ -27,6 +27,7 @@ size recorded is the object's real size (the declared one is a maximum).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ from sqlalchemy.orm import Session
 from shared.documents import repository, storage
 from shared.documents.models import Document
 from shared.notifications.messages import Kind
-from shared.platform import db
+from shared.platform import db, observability
 from shared.platform.observability import logger, request_id_var
 from shared.platform.redelivery import Redelivery
 
@@ -166,8 +167,6 @@ def _claim(key: str, etag: str | None) -> Document | None:
 def ingest_object(key: str, *, etag: str | None = None) -> Outcome:
     """Ingest the object at ``key`` (of ETag ``etag``, when the notification says) into its
     document."""
-    from shared.documents.extract import ExtractionError
-
     with db.session_scope() as session:
         exists = repository.by_key(session, key) is not None
     if not exists:
@@ -177,6 +176,26 @@ def ingest_object(key: str, *, etag: str | None = None) -> Outcome:
     if document is None:
         logger.info("Document already ingested from this object: skipped", extra={"key": key})
         return "skipped"
+    started = time.perf_counter()
+    try:
+        outcome = _ingest_claimed(document)
+    except Exception:
+        observability.count(observability.INGEST_FAILURES)
+        raise
+    if outcome == "ready":
+        observability.count(observability.DOCUMENTS_INGESTED)
+        observability.milliseconds(
+            observability.INGEST_DURATION, (time.perf_counter() - started) * 1000
+        )
+    elif outcome == "failed":
+        observability.count(observability.INGEST_FAILURES)
+    return outcome
+
+
+def _ingest_claimed(document: Document) -> Outcome:
+    """Read, split, embed and store a claimed document."""
+    from shared.documents.extract import ExtractionError
+
     stored: storage.Stored | None = None
     try:
         stored = _read(document)

@@ -8,6 +8,7 @@ not change is 403. Rows live in ``shared.documents.repository``, files in
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -29,9 +30,10 @@ from shared.documents.schemas import (
     TextDocumentCreate,
     UploadForm,
 )
-from shared.platform import outbox
+from shared.platform import observability, outbox
 from shared.platform.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from shared.platform.identity import Principal
+from shared.platform.observability import logger
 from shared.platform.settings import Limits, Storage, get_settings
 
 NOT_FOUND = "No such document."
@@ -87,6 +89,7 @@ def create(session: Session, principal: Principal, data: DocumentCreate) -> Docu
     upload = UploadForm(
         url=post["url"], fields=post["fields"], expires_at=_now() + timedelta(seconds=ttl)
     )
+    logger.info("Document created", extra={"document_id": str(document_id)})
     return DocumentCreated(document=DocumentPublic.model_validate(document), upload=upload)
 
 
@@ -111,6 +114,7 @@ def create_text(session: Session, principal: Principal, data: TextDocumentCreate
     # So the ingest worker, woken by the object, always finds its document, and a committed
     # document always gets its file: if S3 fails now, the outbox relay puts it later.
     outbox.add(session, storage.put_text_effect(document.s3_key, data.text))
+    logger.info("Document created", extra={"document_id": str(document_id)})
     return DocumentPublic.model_validate(document)
 
 
@@ -224,6 +228,16 @@ def purge_owner(session: Session, owner_id: uuid.UUID) -> dict[str, int]:
 def search(session: Session, principal: Principal, request: SearchRequest) -> SearchResponse:
     """The best chunks of the caller's own ready documents, whatever ``document_ids`` names;
     none scoring under the embedder's minimum (``SEARCH_MIN_SCORE``)."""
+    started = time.perf_counter()
+    try:
+        return _search(session, principal, request)
+    finally:
+        observability.milliseconds(
+            observability.SEARCH_LATENCY, (time.perf_counter() - started) * 1000
+        )
+
+
+def _search(session: Session, principal: Principal, request: SearchRequest) -> SearchResponse:
     from shared.embeddings import get_embedder, min_score
     from shared.vectors import get_vector_store
 

@@ -20,7 +20,7 @@ from shared.notifications.messages import Notify, PasswordResetRequested
 from shared.notifications.models import Notification
 from shared.notifications.schemas import NotificationPublic, NotificationsPage
 from shared.notifications.templates import render
-from shared.platform import db
+from shared.platform import db, observability
 from shared.platform.errors import NotFound
 from shared.platform.identity import Principal
 from shared.platform.observability import logger, request_id_var
@@ -67,6 +67,7 @@ def deliver(message: Notify) -> str:
         _set_email_status(message.id, "pending")
         raise
     _set_email_status(message.id, "sent")
+    observability.count(observability.NOTIFICATIONS_SENT)
     return "sent"
 
 

@@ -36,7 +36,7 @@ def redis() -> Redis:
 
     # One quick retry, not redis-py's default backoff: during an outage a request should learn
     # it in about a second and apply its policy (fail open or closed), not stall for seconds.
-    return Redis.from_url(
+    client = Redis.from_url(
         redis_url(),
         decode_responses=True,
         socket_connect_timeout=1,
@@ -44,6 +44,28 @@ def redis() -> Redis:
         retry=Retry(NoBackoff(), 1),
         health_check_interval=30,
     )
+    from shared.platform.observability import tracing_enabled
+
+    if tracing_enabled():
+        trace_commands(client)
+    return client
+
+
+def trace_commands(client: Redis) -> None:
+    """An X-Ray subsegment per Redis command (aws-xray-sdk patches no Redis client): named
+    ``redis``, the command's name as an annotation, never its arguments (keys hold emails)."""
+    from aws_xray_sdk.core import xray_recorder
+
+    send = client.execute_command
+
+    def traced(*args: object, **options: object) -> object:
+        with xray_recorder.in_subsegment("redis") as subsegment:
+            if subsegment is not None:
+                subsegment.namespace = "remote"
+                subsegment.put_annotation("redis_command", str(args[0]) if args else "")
+            return send(*args, **options)  # type: ignore[no-untyped-call]
+
+    client.execute_command = traced  # type: ignore[method-assign]
 
 
 def prime() -> None:

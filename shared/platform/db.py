@@ -84,13 +84,40 @@ def uses_tls() -> bool:
     return settings.database_tls or settings.database_url is None
 
 
+def read_database_url() -> str | None:
+    """Where the read paths that tolerate lag go (lists, search): ``DATABASE_READ_URL``, or in
+    AWS the read replica's ``DATABASE_READ_HOST`` with the primary's credentials; None: the
+    primary itself (locally, and in a stage without a replica)."""
+    settings = get_settings(Database)
+    if settings.database_read_url is not None:
+        return normalize_url(settings.database_read_url)
+    if settings.database_read_host is None or settings.database_url is not None:
+        return None
+    username, password = credentials()
+    return (
+        f"postgresql+pg8000://{quote(username, safe='')}:{quote(password, safe='')}"
+        f"@{settings.database_read_host}:{settings.database_port}"
+        f"/{quote(settings.database_name or '', safe='')}"
+    )
+
+
 @lru_cache(maxsize=1)
 def engine() -> Engine:
     """The engine of this execution environment, created on first use."""
+    return _create_engine(database_url())
+
+
+@lru_cache(maxsize=1)
+def read_engine() -> Engine:
+    """The read replica's engine (:func:`read_database_url`), or the primary's when none."""
+    url = read_database_url()
+    return engine() if url is None else _create_engine(url)
+
+
+def _create_engine(url: str) -> Engine:
     from sqlalchemy import create_engine, event
 
     settings = get_settings(Database)
-    url = database_url()
     kwargs: dict[str, Any] = {
         "pool_size": settings.database_pool_size,
         "max_overflow": 0,
@@ -223,6 +250,32 @@ def _sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=engine(), expire_on_commit=False)
 
 
+@lru_cache(maxsize=1)
+def _read_sessionmaker() -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(bind=read_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """One read-only transaction on the read replica (the primary when there is none): for the
+    reads that tolerate its lag, lists and search. A write in it fails (``SET TRANSACTION READ
+    ONLY``), on the primary as on the replica, so a read path that writes is caught locally."""
+    from sqlalchemy import text
+
+    session = _read_sessionmaker()()
+    try:
+        session.execute(text("SET TRANSACTION READ ONLY"))
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back when it raises."""
@@ -277,10 +330,16 @@ def renew() -> None:
     the statements it compiled, stays."""
     if engine.cache_info().currsize:
         engine().dispose(close=False)
+    if read_engine.cache_info().currsize:
+        read_engine().dispose(close=False)
 
 
 def reset() -> None:
     """Dispose of the engine (tests and the local runner switch databases)."""
+    if read_engine.cache_info().currsize:
+        read_engine().dispose()
+    read_engine.cache_clear()
+    _read_sessionmaker.cache_clear()
     if engine.cache_info().currsize:
         engine().dispose()
     engine.cache_clear()

@@ -235,6 +235,7 @@ class Function:
             modules.append("botocore")
         if "vectors" in kinds:
             modules.append("httplib")  # the OpenSearch client's HTTP requests
+        # Redis: no aws-xray-sdk patcher; shared.platform.cache traces each command itself.
         return tuple(modules)
 
     def __post_init__(self) -> None:

@@ -40,13 +40,16 @@ from shared.platform.errors import (
 )
 from shared.platform.identity import Principal, Role
 from shared.platform.observability import (
+    RATE_LIMITED,
     REQUEST_ID_HEADER,
+    count,
     failure_keys,
     is_sane_request_id,
     log_failure,
     logger,
     request_id_var,
     set_request_id,
+    set_user_id,
 )
 from shared.platform.settings import Cors, Limits, Observability, Settings, get_settings
 
@@ -512,12 +515,14 @@ class HttpFunction(Function):
     def _respond(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = request_id_from_event(event)
         set_request_id(request_id)
+        set_user_id(_user_id_of(event))
         limit_headers: dict[str, str] = {}
         if self.rate_limited:
             decision = _rate_limit(event)
             if decision is not None:
                 limit_headers = decision.headers()
                 if not decision.allowed:
+                    count(RATE_LIMITED)
                     refusal = TooManyRequests(
                         "Too many requests: slow down.", retry_after=decision.retry_after
                     )
@@ -556,6 +561,13 @@ def _rate_limit(event: dict[str, Any]) -> Decision | None:
     except ratelimit.RateLimitUnavailable as exc:
         logger.warning("Rate limiter unavailable: failing open", extra=failure_keys(exc))
         return None
+
+
+def _user_id_of(event: dict[str, Any]) -> str | None:
+    """The caller's user id, when the authorizer named one (a log key, not an identity)."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    sub = authorizer.get("sub") if isinstance(authorizer, dict) else None
+    return sub if is_sane_request_id(sub) else None
 
 
 def _problem_result(problem: Problem, request_id: str, headers: dict[str, str]) -> dict[str, Any]:

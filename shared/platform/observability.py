@@ -6,6 +6,7 @@ cold start (it imports aws-xray-sdk), so it is created lazily and only where tra
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import traceback
@@ -79,6 +80,43 @@ def log_failure(message: str, exc: BaseException, **extra: object) -> None:
     logger.error(message, extra={**extra, **failure_keys(exc)})
 
 
+#: The business metrics (EMF, namespace ``Stratus/<stage>``): what each counts and where.
+#: The ones with an alarm (infra/components/monitoring.py) page; docs/operations/ has the table.
+SIGN_UPS = "SignUps"  # accounts created (shared.auth.service.register)
+LOGINS = "Logins"  # successful sign-ins
+FAILED_LOGINS = "FailedLogins"  # refused sign-ins: wrong credentials (not throttled ones)
+RATE_LIMITED = "RateLimited"  # requests refused with 429 by the per-caller limit
+DOCUMENTS_INGESTED = "DocumentsIngested"  # documents that became ready
+INGEST_FAILURES = "IngestFailures"  # documents that failed (unreadable, or an error raised)
+INGEST_DURATION = "IngestDuration"  # milliseconds from claim to ready
+SEARCH_LATENCY = "SearchLatency"  # milliseconds per search, embedding included
+NOTIFICATIONS_SENT = "NotificationsSent"  # notification emails sent
+#: The outbox relay's backlog age (shared.platform.outbox): the outbox lag, in seconds.
+OUTBOX_LAG = "OutboxOldestPendingAge"
+
+
+def count(name: str, value: float = 1) -> None:
+    """Add ``value`` to the business metric ``name`` (a count), flushed with the invocation."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def milliseconds(name: str, value: float) -> None:
+    """Record one duration of the business metric ``name``, in milliseconds."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(value, 3))
+
+
+def set_user_id(user_id: str | None) -> None:
+    """Make ``user_id`` a key of every log line of this invocation (None: no user known)."""
+    if user_id:
+        logger.thread_safe_append_keys(user_id=user_id)
+    else:
+        logger.thread_safe_remove_keys(["user_id"])
+
+
 def set_request_id(request_id: str) -> None:
     """Make ``request_id`` the correlation id of every log line and of outgoing messages.
 
@@ -86,6 +124,12 @@ def set_request_id(request_id: str) -> None:
     runner never log each other's ids."""
     request_id_var.set(request_id)
     logger.thread_safe_append_keys(correlation_id=request_id)
+    if tracing_enabled():  # the trace is found by it: annotation.request_id = "..."
+        from aws_xray_sdk.core import xray_recorder
+
+        # Lambda's own (facade) segment takes no annotation: only a subsegment does.
+        with contextlib.suppress(Exception):
+            xray_recorder.put_annotation("request_id", request_id)
 
 
 # A function that emits no metric of its own on a warm invocation is normal, not a warning.

@@ -375,6 +375,16 @@ def _relay_batch(
         error = _attempt(effect, failing)
         if error is None:
             delivered.append(row.id)
+            # Under the request that decided it: `make trace` follows a request into the relay.
+            logger.info(
+                "Outbox effect delivered by the relay",
+                extra={
+                    "outbox_id": str(row.id),
+                    "kind": row.kind,
+                    "destination": effect.destination,
+                    "request_id": getattr(effect, "request_id", None),
+                },
+            )
             continue
         failed += 1
         attempts = row.attempts + 1

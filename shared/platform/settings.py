@@ -89,6 +89,10 @@ class Database(Staged):
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     database_secret_arn: str | None = Field(default=None, alias="DATABASE_SECRET_ARN")
     database_host: str | None = Field(default=None, alias="DATABASE_HOST")
+    #: The read replica, for the reads that tolerate lag (``shared.platform.db.read_scope``):
+    #: a URL (tests), or in AWS its host (the primary's credentials); unset: the primary.
+    database_read_url: str | None = Field(default=None, alias="DATABASE_READ_URL")
+    database_read_host: str | None = Field(default=None, alias="DATABASE_READ_HOST")
     database_name: str | None = Field(default=None, alias="DATABASE_NAME")
     database_port: int = Field(default=5432, alias="DATABASE_PORT")
     database_secret_max_age_seconds: int = Field(default=300, ge=0, alias="DATABASE_SECRET_MAX_AGE")

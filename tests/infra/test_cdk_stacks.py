@@ -65,7 +65,7 @@ def test_health_function_is_made_the_standard_way(synthesized):
     assert props["MemorySize"] == declaration.memory_mb
     env = props["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "system"
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Stratus"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Stratus/dev"
     assert env["STAGE"] == "dev"
     # And it logs to its own log group, kept two weeks in dev
     log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]

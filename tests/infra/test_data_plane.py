@@ -73,7 +73,12 @@ def test_aws_apis_are_reached_through_endpoints(env):
 
 def test_postgres_is_encrypted_backed_up_and_tls_only(env):
     prod = _is_prod(env)
-    (logical_id,) = env.resources(env.stateful, "AWS::RDS::DBInstance")
+    # The primary (prod also has a read replica: tests/infra/test_recovery.py)
+    (logical_id,) = [
+        i
+        for i, r in env.resources(env.stateful, "AWS::RDS::DBInstance").items()
+        if "SourceDBInstanceIdentifier" not in r["Properties"]
+    ]
     resource = env.resources(env.stateful, "AWS::RDS::DBInstance")[logical_id]
     props = resource["Properties"]
     # Then storage is encrypted with the stack's own KMS key

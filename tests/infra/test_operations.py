@@ -111,8 +111,8 @@ def test_the_outbox_alarms_on_a_stuck_effect_and_an_old_backlog(synthesized: Syn
     # Given the dev environment, whose relay emits its metrics under its service name
     service = synthesized.registry["system-outbox-relay"].service
     # Then one alarm fires on the first stuck effect, one on a backlog older than 15 minutes
-    (stuck,) = _single_metric_alarms(synthesized, "Stratus", "OutboxStuck")
-    (age,) = _single_metric_alarms(synthesized, "Stratus", "OutboxOldestPendingAge")
+    (stuck,) = _single_metric_alarms(synthesized, "Stratus/dev", "OutboxStuck")
+    (age,) = _single_metric_alarms(synthesized, "Stratus/dev", "OutboxOldestPendingAge")
     for alarm in (stuck, age):
         assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
         assert alarm["Statistic"] == "Maximum"
@@ -346,3 +346,39 @@ def test_functions_behind_the_api_finish_before_its_timeout(synthesized: Synthes
     for name in behind_api:
         _, function = synthesized.function(name)
         assert function["Properties"]["Timeout"] < INTEGRATION_TIMEOUT_SECONDS, name
+
+
+# ---- business metrics (shared/platform/observability.py) -------------------------------------
+
+
+def test_the_business_metrics_that_page_have_alarms_in_the_stage_namespace(
+    synthesized: Synthesized, prod: Synthesized
+):
+    from infra.components.monitoring import (
+        FAILED_LOGINS_PER_PERIOD,
+        INGEST_FAILURES_PER_PERIOD,
+        RATE_LIMITED_PER_PERIOD,
+        SEARCH_P99_MS,
+    )
+
+    for synth, stage in ((synthesized, "dev"), (prod, "prod")):
+        namespace = f"Stratus/{stage}"
+        # Then each paging metric has one alarm in the stage's own namespace, by service
+        (failed,) = _single_metric_alarms(synth, namespace, "FailedLogins")
+        assert failed["Dimensions"] == [{"Name": "service", "Value": "auth"}]
+        assert failed["Threshold"] == FAILED_LOGINS_PER_PERIOD
+        (ingest,) = _single_metric_alarms(synth, namespace, "IngestFailures")
+        assert ingest["Threshold"] == INGEST_FAILURES_PER_PERIOD
+        (search,) = _single_metric_alarms(synth, namespace, "SearchLatency")
+        assert (search["ExtendedStatistic"], search["Threshold"]) == ("p99", SEARCH_P99_MS)
+        limited = _single_metric_alarms(synth, namespace, "RateLimited")
+        services = {a["Dimensions"][0]["Value"] for a in limited}
+        assert services == {e.service for e, _ in synth.registry.routes}
+        assert {a["Threshold"] for a in limited} == {RATE_LIMITED_PER_PERIOD}
+        # And every one notifies the alarm topic
+        for alarm in (failed, ingest, search, *limited):
+            assert alarm["AlarmActions"] and alarm["OKActions"]
+        # And the functions emit their metrics into that namespace
+        for _, function in synth.functions().items():
+            env = function["Properties"]["Environment"]["Variables"]
+            assert env["POWERTOOLS_METRICS_NAMESPACE"] == namespace

@@ -180,3 +180,65 @@ def test_prod_restores_the_database_every_week_and_a_function_validates_it(synth
 
 def test_dev_runs_no_restore_tests(synthesized):
     assert not synthesized.resources(synthesized.stateful, "AWS::Backup::RestoreTestingPlan")
+
+
+def test_prod_has_a_read_replica_that_the_functions_reach_and_dev_has_none(
+    synthesized, synthesized_prod
+):
+    from infra import outputs
+
+    def replicas(env):
+        return {
+            logical_id: r
+            for logical_id, r in env.resources(env.stateful, "AWS::RDS::DBInstance").items()
+            if "SourceDBInstanceIdentifier" in r["Properties"]
+        }
+
+    assert replicas(synthesized) == {}
+    ((replica_id, replica),) = replicas(synthesized_prod).items()
+    props = replica["Properties"]
+    # Then it replicates the primary, encrypted, TLS only, in the isolated subnets
+    assert "PostgresInstance" in json.dumps(props["SourceDBInstanceIdentifier"])
+    assert "StorageEncrypted" not in props  # a replica is encrypted as its source is
+    assert props["PubliclyAccessible"] is False
+    # And only the functions' client security group may reach it
+    (group_id,) = [g["Fn::GetAtt"][0] for g in props["VPCSecurityGroups"]]
+    ingress = [
+        r["Properties"]
+        for r in synthesized_prod.resources(
+            synthesized_prod.stateful, "AWS::EC2::SecurityGroupIngress"
+        ).values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    ]
+    assert [r["FromPort"] for r in ingress] == [5432]
+    assert "PostgresClientSecurityGroup" in json.dumps(ingress[0]["SourceSecurityGroupId"])
+    # And every function that needs the database gets its address, in prod only
+    for env, expected in ((synthesized, False), (synthesized_prod, True)):
+        for entry in env.registry:
+            if "database" not in entry.function.need_kinds:
+                continue
+            _, function = env.function(entry.name)
+            variables = function["Properties"]["Environment"]["Variables"]
+            assert ("DATABASE_READ_HOST" in variables) is expected, entry.name
+    # And the ops CLI finds it by a stack output (promotion: the runbook)
+    stateful_outputs = synthesized_prod.stateful.to_json()["Outputs"]
+    assert outputs.DATABASE_READ_REPLICA in stateful_outputs
+    assert replica_id in json.dumps(stateful_outputs[outputs.DATABASE_READ_REPLICA])
+
+
+def test_the_stacks_publish_what_the_ops_cli_reads(synthesized):
+    from infra import outputs
+
+    api = synthesized.api.to_json()["Outputs"]
+    stateful = synthesized.stateful.to_json()["Outputs"]
+    for _, trigger in synthesized.registry.queues:
+        assert outputs.queue_url(trigger.queue) in api
+        assert outputs.dead_letter_url(trigger.queue) in api
+    for entry in synthesized.registry:
+        assert outputs.function_name(entry.name) in api
+    for bucket in synthesized.registry.buckets:
+        assert outputs.bucket_name(bucket.name) in stateful
+    for secret in synthesized.registry.secrets:
+        assert outputs.secret_arn(secret.name) in stateful
+    for key in (outputs.DATABASE_INSTANCE, outputs.BACKUP_VAULT, outputs.BACKUP_ROLE):
+        assert key in stateful

@@ -33,7 +33,7 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
 def tree_copy(tmp_path_factory) -> Path:
     """The project's packages and import contracts, copied: a probe module can be added."""
     root = tmp_path_factory.mktemp("tree")
-    for package in ("shared", "functions", "local", "infra"):
+    for package in ("shared", "functions", "local", "infra", "ops"):
         shutil.copytree(
             REPO_ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
         )

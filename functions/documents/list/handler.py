@@ -23,7 +23,7 @@ async def list_documents(
     cursor: PageCursor = None,
 ) -> DocumentsPage:
     """List the caller's documents, newest first."""
-    with db.session_scope() as session:
+    with db.read_scope() as session:  # lists and search tolerate the replica's lag
         return service.list_documents(session, principal, status=status, limit=limit, after=cursor)
 
 

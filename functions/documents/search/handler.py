@@ -19,7 +19,7 @@ function = HttpFunction(
 @function.endpoint
 async def search(principal: CurrentPrincipal, body: SearchRequest) -> SearchResponse:
     """Find the passages of your documents that best match the query."""
-    with db.session_scope() as session:
+    with db.read_scope() as session:  # lists and search tolerate the replica's lag
         return service.search(session, principal, body)
 
 

@@ -22,7 +22,7 @@ async def list_notifications(
     cursor: PageCursor = None,
 ) -> NotificationsPage:
     """List the caller's notifications, newest first."""
-    with db.session_scope() as session:
+    with db.read_scope() as session:  # lists and search tolerate the replica's lag
         return service.list_notifications(session, principal, limit=limit, after=cursor)
 
 

@@ -24,7 +24,7 @@ async def list_users(
     cursor: PageCursor = None,
 ) -> UsersPage:
     """List users, newest first."""
-    with db.session_scope() as session:
+    with db.read_scope() as session:  # lists and search tolerate the replica's lag
         return service.list_users(session, principal, limit=limit, after=cursor)
 
 
