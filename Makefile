@@ -71,7 +71,7 @@ infra: .venv/.installed ## infrastructure tests (CDK assertions)
 e2e: .venv/.installed ## end-to-end tests through the local runner over HTTP
 	$(PYTEST) tests/e2e -q
 
-layer: .venv/.installed ## build the dependency layer into build/layer (no Docker)
+layer: .venv/.installed ## build the shared layer into build/layer and the package layers beside it (no Docker); prints their sizes
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m layers.build
 
 synth: layer node_modules/.installed ## synthesize the CDK app into cdk.out/ (ENV=dev|prod)
