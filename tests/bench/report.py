@@ -100,6 +100,8 @@ def write(results: dict[str, Any]) -> None:
         warm=a["warm"],
         baseline_warm=a["baseline_warm"],
         consuming=a["consuming_calls"],
+        bytecode_runs=a.get("bytecode_runs", a["runs"]),
+        warm_seconds=a.get("warm_seconds", 0),
         parallel=a["parallel"],
         floor_pass=_f(floors.get("python -c pass", {}).get("cpu_ms")),
         floor_pass_wall=_f(floors.get("python -c pass", {}).get("wall_ms")),
@@ -111,7 +113,7 @@ def write(results: dict[str, Any]) -> None:
         layers=layers_table(),
         run_seconds=results["seconds"].get("run", results["seconds"]["total"]),
         setup_seconds=results["seconds"].get("setup", 0.0),
-        warm_seconds=results["seconds"]["total"] - results["seconds"]["cold"],
+        warm_phase_seconds=results["seconds"]["total"] - results["seconds"]["cold"],
     )
     rest = ""
     if DOC.exists():

@@ -140,12 +140,15 @@ class Bench:
         self.warm: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
         self.loads: list[float] = []
-        #: Seconds each kind of work took, summed over its tasks (where a run's time goes).
-        self.costs: dict[str, float] = {}
+        #: Wall and CPU seconds each kind of work took, summed over its tasks (where a run's
+        #: time goes; the CPU is the probes' own, not the Postgres and Redis servers').
+        self.costs: dict[str, list[float]] = {}
 
-    def cost(self, what: str, seconds: float) -> None:
+    def cost(self, what: str, seconds: float, cpu: float | None = None) -> None:
         with self.lock:
-            self.costs[what] = self.costs.get(what, 0.0) + seconds
+            entry = self.costs.setdefault(what, [0.0, 0.0])
+            entry[0] += seconds
+            entry[1] += seconds if cpu is None else cpu
 
     # ---- environment ------------------------------------------------------------------------
 
@@ -227,7 +230,7 @@ class Bench:
                     wall, cpu, _ = self.probe("cold", variant, argv_or_entry, events, env=env)
                 self.record(key, label or variant, wall, cpu)
                 group = "floor" if key == "floor" else label or variant
-                self.cost(f"cold {group}", wall / 1000)
+                self.cost(f"cold {group}", wall / 1000, cpu / 1000)
 
             futures.append(pool.submit(task))
 
@@ -236,13 +239,16 @@ class Bench:
         for run in range(self.args.runs):
             submit("floor", "python -c pass", [sys.executable, "-c", "pass"])
             submit("floor", "python -c 'import boto3'", [sys.executable, "-c", "import boto3"])
-            for index, entry in enumerate(self.entries):
+            for entry in self.entries:
                 for variant in ("stratus", "powertools"):
                     submit(entry.name, variant, entry, [SCENARIOS[entry.name](fx)])
-                if entry.kind == "http" and index % max(1, len(routes) // 2) == 0:
-                    # the lambdalith is one function: its first request rotates over the routes
-                    first = routes[(run * 2 + index) % len(routes)]
+                if routes and entry is routes[len(routes) // 2]:
+                    # the lambdalith is one function: once per run, its first request rotating
+                    # over the routes
+                    first = routes[(run * 5) % len(routes)]
                     submit("lambdalith", "lambdalith", first, [SCENARIOS[first.name](fx)])
+            if run >= self.args.bytecode_runs:
+                continue
             for name in self.args.bytecode_functions:
                 if any(e.name == name for e in self.entries):
                     entry = self.registry[name]
@@ -288,9 +294,11 @@ class Bench:
                     events: list[dict[str, Any]] = events,
                     calls: int = calls,
                 ) -> None:
-                    wall, _, out = self.probe("warm", variant, entry, events, str(calls))
-                    self.cost(f"warm {variant}", wall / 1000)
-                    self.cost(f"warm {entry.kind}", wall / 1000)
+                    wall, cpu, out = self.probe(
+                        "warm", variant, entry, events, str(calls), str(self.args.warm_seconds)
+                    )
+                    self.cost(f"warm {variant}", wall / 1000, cpu / 1000)
+                    self.cost(f"warm {entry.kind}", wall / 1000, cpu / 1000)
                     result = json.loads(out.strip().splitlines()[-1])
                     with self.lock:
                         self.warm.setdefault(entry.name, {})[variant] = result
@@ -326,7 +334,10 @@ class Bench:
             "seconds": {
                 "cold": cold_seconds,
                 "total": total_seconds,
-                "costs": dict(sorted(self.costs.items(), key=lambda kv: -kv[1])),
+                "costs": {
+                    what: {"wall": wall, "cpu": cpu}
+                    for what, (wall, cpu) in sorted(self.costs.items(), key=lambda kv: -kv[1][0])
+                },
             },
             "args": {k: v for k, v in vars(self.args).items()},
             "kinds": {e.name: e.kind for e in self.entries},
@@ -348,6 +359,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--parallel", type=int, default=2, help="probes at once")
     parser.add_argument("--bytecode-functions", nargs="*", default=["system-health", "users-get"])
+    parser.add_argument(
+        "--bytecode-runs", type=int, default=3, help="fresh processes per bytecode variant"
+    )
+    parser.add_argument(
+        "--warm-seconds",
+        type=float,
+        default=5.0,
+        help="at most this long of warm calls with real I/O per function and variant",
+    )
     parser.add_argument("--no-docs", action="store_true", help="results.json only")
     parser.add_argument("functions", nargs="*")
     args = parser.parse_args(argv)
@@ -388,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
         report.write(results)
         print(f"wrote {DOC} and {CHART}")
     print(budget.render(verdict))
-    costs = ", ".join(f"{what} {s:.0f} s" for what, s in seconds["costs"].items())
+    costs = ", ".join(
+        f"{what} {c['wall']:.0f} s ({c['cpu']:.0f} s CPU)" for what, c in seconds["costs"].items()
+    )
     print(f"where the time went (summed over tasks, {args.parallel} at a time): {costs}")
     print(
         f"bench: {time.perf_counter() - began:.0f} s in all (setup {setup:.0f} s, cold starts"
