@@ -80,7 +80,7 @@ e2e: .venv/.installed ## end-to-end tests through the local runner over HTTP
 fuzz: .venv/.installed ## schemathesis, every check and phase, 5 minutes a role (member, admin, viewer)
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} FUZZ_ROLES=member,admin,viewer $(PYTEST) tests/e2e/test_hostile_input.py -q -k "schemathesis or log_line"
 
-layer: .venv/.installed ## build the dependency layer into build/layer (no Docker)
+layer: .venv/.installed ## build the shared layer into build/layer and the package layers beside it (no Docker); prints their sizes
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m layers.build
 
 synth: layer node_modules/.installed ## synthesize the CDK app into cdk.out/ (ENV=dev|prod)

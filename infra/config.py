@@ -40,7 +40,36 @@ MB = 1024 * 1024
 UNZIPPED_LIMIT_BYTES = 250 * MB
 ZIPPED_LIMIT_BYTES = 50 * MB
 
+#: The shared layer's own budget, zipped (issue 13): what every function downloads and unpacks.
+SHARED_LAYER_ZIPPED_BUDGET_BYTES = 15 * MB
+
+#: Locked dependencies that no function imports, left out of every layer: pycparser is cffi's C
+#: header parser (argon2's bindings are compiled ahead of time and load only ``_cffi_backend``);
+#: dnspython serves email-validator's deliverability check, which shared.users and pydantic's
+#: ``EmailStr`` turn off (``check_deliverability=False``).
+NEVER_IMPORTED = ("pycparser", "dnspython")
+
+
+@dataclass(frozen=True)
+class PackageLayer:
+    """A package only some functions import, in a layer of its own (with whatever only it pulls
+    in) instead of the shared one: the CDK app attaches it to the functions whose code can import
+    ``module`` (``infra.imports``), and to no other."""
+
+    name: str  # its build folder, beside the shared layer's
+    distribution: str  # its root in uv.lock
+    module: str  # the top-level module a function imports
+    description: str
+
+
+PACKAGE_LAYERS: tuple[PackageLayer, ...] = (
+    PackageLayer("pdf-layer", "pypdf", "pypdf", "Stratus PDF text extraction: pypdf"),
+    PackageLayer("migrations-layer", "alembic", "alembic", "Stratus migrations: Alembic, Mako"),
+)
+
 DEFAULT_LAYER_DIR = REPO_ROOT / "build" / "layer"
+#: Beside the layers: the sizes ``make layer`` measured (the benchmark's budget check reads them).
+SIZES_FILE = "layer-sizes.json"
 #: The static embedder's layer (numpy, tokenizers, safetensors and the model's two files), beside
 #: the shared layer; only the functions that embed text get it, and only with ``embedder=static``.
 EMBEDDER_LAYER_NAME = "embedder-layer"

@@ -1,9 +1,10 @@
 """Build the Lambda layers without Docker: ``python -m layers.build [--out build/layer]``.
 
 - The shared layer (``<out>``): the runtime dependencies pinned in ``uv.lock`` (minus what the
-  Lambda runtime ships), installed as wheels for the Lambda platform in ``infra.config``, next to
-  the project's ``shared/`` package, under ``<out>/python``; the CDK app publishes it for every
-  function, mounted at ``/opt``.
+  Lambda runtime ships, what no function imports and what has a package layer), installed as
+  wheels for the Lambda platform in ``infra.config``, next to the project's ``shared/``
+  package, under ``<out>/python``; the CDK app publishes it for every function, mounted at
+  ``/opt``.
 - The embedder layer (``<out>/../embedder-layer``): the ``embedder`` dependency group (numpy,
   tokenizers, safetensors) for the same platform, and the static model's two files copied from
   the installed ``wordllama`` package into ``python/wordllama/`` (the wheel's layout, no code:
@@ -11,12 +12,19 @@
   0.3+ has no aarch64 wheel, and the weights are checked against the hash the evaluation was
   measured with. Only the functions that embed text get it, with ``-c embedder=static``.
 
-Exits non-zero when a layer is past Lambda's size quotas.
+- A package layer per ``infra.config.PACKAGE_LAYERS`` (``<out>/../pdf-layer``: pypdf;
+  ``<out>/../migrations-layer``: alembic and mako, markupsafe): a package only some functions
+  import, with what only it needs; the CDK app attaches it to those functions alone.
+
+Prints each layer's sizes; exits non-zero when a layer is past Lambda's size quotas, or the
+shared layer past its budget (15 MB zipped).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import os
 import re
 import shutil
@@ -26,7 +34,7 @@ import tempfile
 import time
 import tomllib
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +43,17 @@ from infra.config import (
     DEFAULT_LAYER_DIR,
     EMBEDDER_LAYER_NAME,
     MB,
+    NEVER_IMPORTED,
+    PACKAGE_LAYERS,
     PIP_PLATFORMS,
     PYTHON_VERSION,
     REPO_ROOT,
     RUNTIME_PROVIDED,
+    SHARED_LAYER_ZIPPED_BUDGET_BYTES,
+    SIZES_FILE,
     UNZIPPED_LIMIT_BYTES,
     ZIPPED_LIMIT_BYTES,
+    PackageLayer,
 )
 
 PROJECT = "stratus"
@@ -64,19 +77,28 @@ EMBEDDER_UNUSED = ("huggingface-hub",)
 
 
 def runtime_dependencies(
-    lock_path: Path, *, provided: Iterable[str] = RUNTIME_PROVIDED, group: str | None = None
+    lock_path: Path,
+    *,
+    provided: Iterable[str] = RUNTIME_PROVIDED,
+    group: str | None = None,
+    roots: Iterable[str] = (),
 ) -> set[str]:
-    """Names of the packages the project needs at runtime (or dependency group ``group``
-    needs), without ``provided`` and whatever only they pull in (botocore's urllib3, for
-    example)."""
+    """Names of the packages the project needs at runtime (or dependency group ``group``, or
+    the packages ``roots``, need) on the Lambda platform (dependency markers evaluated for it),
+    without ``provided`` and whatever only they pull in (botocore's urllib3, for example)."""
+    from packaging.markers import Marker
+
     with lock_path.open("rb") as file:
         packages = {normalize(p["name"]): p for p in tomllib.load(file)["package"]}
     skip = {normalize(n) for n in provided}
     needed: set[str] = set()
     todo: list[tuple[str, tuple[str, ...]]] = [(PROJECT, ())]
     if group is not None:
-        roots = packages[PROJECT].get("dev-dependencies", {}).get(group, [])
-        todo = [(normalize(dep["name"]), ()) for dep in roots]
+        group_roots = packages[PROJECT].get("dev-dependencies", {}).get(group, [])
+        todo = [(normalize(dep["name"]), ()) for dep in group_roots]
+        needed = {name for name, _ in todo}
+    elif roots:
+        todo = [(normalize(name), ()) for name in roots]
         needed = {name for name, _ in todo}
     seen: set[tuple[str, tuple[str, ...]]] = set()
     while todo:
@@ -92,9 +114,32 @@ def runtime_dependencies(
             dep_name = normalize(dep["name"])
             if dep_name in skip:
                 continue
+            marker = dep.get("marker")
+            if marker and not Marker(marker).evaluate({**TARGET_MARKERS, "extra": ""}):
+                continue  # async-timeout, for example: redis needs it below Python 3.11.3 only
             needed.add(dep_name)
             todo.append((dep_name, tuple(sorted(dep.get("extra", [])))))
     return needed
+
+
+def shared_packages(lock_path: Path = REPO_ROOT / "uv.lock") -> set[str]:
+    """What the shared layer installs: the runtime dependencies, without what no function
+    imports and without the packages that have a layer of their own (and what only they pull
+    in: alembic's mako)."""
+    return runtime_dependencies(
+        lock_path,
+        provided=(*RUNTIME_PROVIDED, *NEVER_IMPORTED, *(p.distribution for p in PACKAGE_LAYERS)),
+    )
+
+
+def package_layer_packages(
+    layer: PackageLayer, lock_path: Path = REPO_ROOT / "uv.lock"
+) -> set[str]:
+    """What ``layer`` installs: its package and whatever it needs that the shared layer lacks."""
+    closure = runtime_dependencies(
+        lock_path, provided=(*RUNTIME_PROVIDED, *NEVER_IMPORTED), roots=(layer.distribution,)
+    )
+    return closure - shared_packages(lock_path)
 
 
 def requirements(keep: set[str]) -> str:
@@ -295,7 +340,7 @@ def build(out: Path) -> tuple[int, int]:
     """Build the layer in ``out``; return its unzipped and zipped sizes in bytes."""
     clean(out)
     site = out / "python"
-    install(requirements(runtime_dependencies(REPO_ROOT / "uv.lock")), site)
+    install(requirements(shared_packages()), site)
     prune(site)
     shutil.copytree(
         REPO_ROOT / "shared", site / "shared", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -308,6 +353,16 @@ def build(out: Path) -> tuple[int, int]:
     return unzipped_size(out), zipped_size(out)
 
 
+def build_package_layer(layer: PackageLayer, out: Path) -> tuple[int, int]:
+    """Build ``layer`` (pypdf's, alembic's) in ``out``; return its unzipped and zipped sizes."""
+    clean(out)
+    site = out / "python"
+    install(requirements(package_layer_packages(layer)), site)
+    prune(site)
+    compile_bytecode(site)
+    return unzipped_size(out), zipped_size(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m layers.build", description=__doc__)
     parser.add_argument(
@@ -316,13 +371,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     errors = []
-    for label, folder, builder in (
-        ("layer", out, build),
+    layers: list[tuple[str, Path, Callable[[Path], tuple[int, int]]]] = [
+        ("shared layer", out, build),
         ("embedder layer", out.parent / EMBEDDER_LAYER_NAME, build_embedder),
-    ):
+    ]
+    for package_layer in PACKAGE_LAYERS:
+        layers.append(
+            (
+                package_layer.name.replace("-", " "),
+                out.parent / package_layer.name,
+                functools.partial(build_package_layer, package_layer),
+            )
+        )
+    sizes: dict[str, dict[str, Any]] = {}
+    for label, folder, builder in layers:
         started = time.perf_counter()
         unzipped, zipped = builder(folder)
         seconds = time.perf_counter() - started
+        sizes[label] = {"folder": folder.name, "unzipped": unzipped, "zipped": zipped}
         sys.stdout.write(
             f"{label} {folder}: {unzipped / MB:.1f} MB unzipped (limit"
             f" {UNZIPPED_LIMIT_BYTES // MB} MB with the function code and the other layers),"
@@ -333,6 +399,23 @@ def main(argv: list[str] | None = None) -> int:
             errors.append(f"the {label}'s unzipped size is past Lambda's 250 MB quota")
         if zipped > ZIPPED_LIMIT_BYTES:
             errors.append(f"the {label}'s zipped size is past Lambda's 50 MB direct-upload quota")
+        if folder == out and zipped > SHARED_LAYER_ZIPPED_BUDGET_BYTES:
+            errors.append(
+                f"the shared layer is {zipped / MB:.1f} MB zipped, past its budget of"
+                f" {SHARED_LAYER_ZIPPED_BUDGET_BYTES // MB} MB (issue 13): move what only some"
+                " functions import to a layer of its own (infra.config.PACKAGE_LAYERS)"
+            )
+    # What the benchmark's budget check and its page read (tests/bench/budget.py).
+    (out.parent / SIZES_FILE).write_text(
+        json.dumps(
+            {
+                "built": time.strftime("%Y-%m-%d %H:%M"),
+                "bytecode": bool(shutil.which(f"python{PYTHON_VERSION}")),
+                "layers": sizes,
+            },
+            indent=1,
+        )
+    )
     for error in errors:
         sys.stderr.write(f"error: {error}\n")
     return 1 if errors else 0

@@ -17,6 +17,7 @@ from infra.config import (
     ARCHITECTURE,
     RUNTIME_NAME,
     ConfigurationError,
+    PackageLayer,
     StageConfig,
     metrics_namespace,
     project_version,
@@ -74,6 +75,21 @@ class EmbedderLayer(Construct):
         self.layer = _layer(
             self, directory, "Stratus static embedder: numpy, tokenizers, safetensors, WordLlama"
         )
+
+
+class PackageLayerConstruct(Construct):
+    """A package layer (``infra.config.PACKAGE_LAYERS``, ``make layer``): a package only some
+    functions import (pypdf, alembic), kept out of the shared layer."""
+
+    def __init__(self, scope: Construct, id_: str, *, layer: PackageLayer, directory: Path) -> None:
+        super().__init__(scope, id_)
+        if not (directory / "python").is_dir():
+            raise ConfigurationError(
+                f"the {layer.name} is not built: {directory}/python does not exist."
+                " Run `make layer`."
+            )
+        self.package = layer
+        self.layer = _layer(self, directory, layer.description)
 
 
 #: The alias every trigger invokes: the function's latest published version.

@@ -14,7 +14,12 @@ from functions.registry import Entry, Registry
 from infra import context, outputs
 from infra.components.access import SharedResources
 from infra.components.api import StratusApi
-from infra.components.function import DependencyLayer, EmbedderLayer, StratusFunction
+from infra.components.function import (
+    DependencyLayer,
+    EmbedderLayer,
+    PackageLayerConstruct,
+    StratusFunction,
+)
 from infra.components.monitoring import Monitoring
 from infra.components.naming import pascal
 from infra.components.restore_check import RestoreCheck
@@ -24,10 +29,12 @@ from infra.components.waf import ApiFirewall
 from infra.components.worker_queue import WorkerQueue
 from infra.config import (
     EMBEDDER_LAYER_NAME,
+    PACKAGE_LAYERS,
     ConfigurationError,
     StageConfig,
     worker_connection_budget,
 )
+from infra.imports import packages_reached
 from shared.platform.settings import Database
 
 #: Connections one execution environment holds (shared.platform.db's pool; DATABASE_POOL_SIZE
@@ -64,6 +71,19 @@ class ApiStack(cdk.Stack):
                 self, "Embedder", directory=layer_dir.parent / EMBEDDER_LAYER_NAME
             )
             embedder_layers = (embedder.layer,)
+        # A package only some functions import, in its own layer: for those functions alone.
+        package_layers: dict[str, list[Any]] = {entry.name: [] for entry in registry}
+        for package in PACKAGE_LAYERS:
+            users = [e for e in registry if package.module in packages_reached(e.folder)]
+            if users:
+                made = PackageLayerConstruct(
+                    self,
+                    pascal(package.name),
+                    layer=package,
+                    directory=layer_dir.parent / package.name,
+                )
+                for entry in users:
+                    package_layers[entry.name].append(made.layer)
 
         # A nested stack per service of NESTED_SERVICES that has functions; CDK passes what
         # crosses the boundary (the layer, queue URLs, the API's ARN) as parameters and outputs.
@@ -99,7 +119,10 @@ class ApiStack(cdk.Stack):
                 stage=stage,
                 layer=layer.layer,
                 resources=resources,
-                extra_layers=embedder_layers if "embeddings" in entry.function.need_kinds else (),
+                extra_layers=(
+                    *package_layers[entry.name],
+                    *(embedder_layers if "embeddings" in entry.function.need_kinds else ()),
+                ),
             )
             for entry in registry
         }

@@ -51,9 +51,11 @@ TRACED_ENV = {
 
 @contextmanager
 def stores() -> Iterator[dict[str, str]]:
-    """A fresh Redis (its own server on a free loopback port) and a fresh Postgres database."""
+    """A fresh Redis (its own server on a free loopback port) and a fresh Postgres database: on
+    a private embedded server (``local.postgres``) unless ``BENCH_PG_ADMIN_URL`` names one."""
     from sqlalchemy import create_engine, text
 
+    from local.postgres import EmbeddedPostgres
     from local.runner import free_port
 
     port = free_port()
@@ -74,31 +76,37 @@ def stores() -> Iterator[dict[str, str]]:
         ],
         stdout=subprocess.DEVNULL,
     )
-    admin_url = os.environ.get(
-        "BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
     name = f"stratus_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(
-        admin_url.replace("postgresql://", "postgresql+pg8000://", 1), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    given = os.environ.get("BENCH_PG_ADMIN_URL")
+    postgres = None
+    admin = None
+    if given:
+        admin = create_engine(
+            given.replace("postgresql://", "postgresql+pg8000://", 1), isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        database_url = given.rsplit("/", 1)[0] + f"/{name}"
+    else:
+        postgres = EmbeddedPostgres(Path(redis_dir) / "pg")
+        postgres.start()
+        database_url = postgres.create_database(name)
     try:
         time.sleep(0.3)
-        yield {
-            "DATABASE_URL": admin_url.rsplit("/", 1)[0] + f"/{name}",
-            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
-        }
+        yield {"DATABASE_URL": database_url, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     finally:
         server.terminate()
         server.wait(timeout=10)
-        shutil.rmtree(redis_dir, ignore_errors=True)
         from shared.platform import db
 
         db.reset()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -132,6 +140,15 @@ class Bench:
         self.warm: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
         self.loads: list[float] = []
+        #: Wall and CPU seconds each kind of work took, summed over its tasks (where a run's
+        #: time goes; the CPU is the probes' own, not the Postgres and Redis servers').
+        self.costs: dict[str, list[float]] = {}
+
+    def cost(self, what: str, seconds: float, cpu: float | None = None) -> None:
+        with self.lock:
+            entry = self.costs.setdefault(what, [0.0, 0.0])
+            entry[0] += seconds
+            entry[1] += seconds if cpu is None else cpu
 
     # ---- environment ------------------------------------------------------------------------
 
@@ -212,20 +229,26 @@ class Bench:
                 else:
                     wall, cpu, _ = self.probe("cold", variant, argv_or_entry, events, env=env)
                 self.record(key, label or variant, wall, cpu)
+                group = "floor" if key == "floor" else label or variant
+                self.cost(f"cold {group}", wall / 1000, cpu / 1000)
 
             futures.append(pool.submit(task))
 
         routes = [e for e in self.entries if e.kind == "http"]
+        events_started = time.perf_counter()
         for run in range(self.args.runs):
             submit("floor", "python -c pass", [sys.executable, "-c", "pass"])
             submit("floor", "python -c 'import boto3'", [sys.executable, "-c", "import boto3"])
-            for index, entry in enumerate(self.entries):
+            for entry in self.entries:
                 for variant in ("stratus", "powertools"):
                     submit(entry.name, variant, entry, [SCENARIOS[entry.name](fx)])
-                if entry.kind == "http" and index % max(1, len(routes) // 2) == 0:
-                    # the lambdalith is one function: its first request rotates over the routes
-                    first = routes[(run * 2 + index) % len(routes)]
+                if routes and entry is routes[len(routes) // 2]:
+                    # the lambdalith is one function: once per run, its first request rotating
+                    # over the routes
+                    first = routes[(run * 5) % len(routes)]
                     submit("lambdalith", "lambdalith", first, [SCENARIOS[first.name](fx)])
+            if run >= self.args.bytecode_runs:
+                continue
             for name in self.args.bytecode_functions:
                 if any(e.name == name for e in self.entries):
                     entry = self.registry[name]
@@ -244,11 +267,13 @@ class Bench:
                         env=self.env(bytecode=False),
                         label="without .pyc",
                     )
+        self.cost("events and their data (main thread)", time.perf_counter() - events_started)
         for future in futures:
             future.result()
         cold_seconds = time.perf_counter() - started
 
         warm_futures = []
+        events_started = time.perf_counter()
         for entry in self.entries:
             consuming = entry.name in CONSUMING
             for variant in ("stratus", "powertools", "lambdalith"):
@@ -269,12 +294,17 @@ class Bench:
                     events: list[dict[str, Any]] = events,
                     calls: int = calls,
                 ) -> None:
-                    _, _, out = self.probe("warm", variant, entry, events, str(calls))
+                    wall, cpu, out = self.probe(
+                        "warm", variant, entry, events, str(calls), str(self.args.warm_seconds)
+                    )
+                    self.cost(f"warm {variant}", wall / 1000, cpu / 1000)
+                    self.cost(f"warm {entry.kind}", wall / 1000, cpu / 1000)
                     result = json.loads(out.strip().splitlines()[-1])
                     with self.lock:
                         self.warm.setdefault(entry.name, {})[variant] = result
 
                 warm_futures.append(pool.submit(task))
+        self.cost("events and their data (main thread)", time.perf_counter() - events_started)
         for future in warm_futures:
             future.result()
         pool.shutdown()
@@ -301,7 +331,14 @@ class Bench:
                 "median": statistics.median(self.loads),
                 "max": max(self.loads),
             },
-            "seconds": {"cold": cold_seconds, "total": total_seconds},
+            "seconds": {
+                "cold": cold_seconds,
+                "total": total_seconds,
+                "costs": {
+                    what: {"wall": wall, "cpu": cpu}
+                    for what, (wall, cpu) in sorted(self.costs.items(), key=lambda kv: -kv[1][0])
+                },
+            },
             "args": {k: v for k, v in vars(self.args).items()},
             "kinds": {e.name: e.kind for e in self.entries},
             "cold": cold,
@@ -322,6 +359,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--parallel", type=int, default=2, help="probes at once")
     parser.add_argument("--bytecode-functions", nargs="*", default=["system-health", "users-get"])
+    parser.add_argument(
+        "--bytecode-runs", type=int, default=3, help="fresh processes per bytecode variant"
+    )
+    parser.add_argument(
+        "--warm-seconds",
+        type=float,
+        default=5.0,
+        help="at most this long of warm calls with real I/O per function and variant",
+    )
     parser.add_argument("--no-docs", action="store_true", help="results.json only")
     parser.add_argument("functions", nargs="*")
     args = parser.parse_args(argv)
@@ -330,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.platform.observability import logger
 
     logger.setLevel("WARNING")  # the fixtures' own invocations: no log line each
+    began = time.perf_counter()
     with stores() as urls:
         os.environ.update(urls)
         for key, value in runtime_environment().items():
@@ -340,22 +387,35 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(args)
         runner = LocalRunner(bench.registry, config, serve=False)
         runner.start()
+        setup = time.perf_counter() - began
         try:
             results = bench.run()
         finally:
             runner.stop()
+    from tests.bench import budget
+
+    verdict = budget.check(results)  # measures the built shared layer
+    seconds = results["seconds"]
+    seconds["setup"] = setup
+    # the whole run, but for writing this page and its chart (a few seconds)
+    seconds["run"] = time.perf_counter() - began
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
-    print(f"results: {RESULTS} ({results['seconds']['total']:.0f} s)")
+    print(f"results: {RESULTS}")
     if not args.no_docs:
         from tests.bench import report
 
         report.write(results)
         print(f"wrote {DOC} and {CHART}")
-    from tests.bench import budget
-
-    verdict = budget.check(results)
     print(budget.render(verdict))
+    costs = ", ".join(
+        f"{what} {c['wall']:.0f} s ({c['cpu']:.0f} s CPU)" for what, c in seconds["costs"].items()
+    )
+    print(f"where the time went (summed over tasks, {args.parallel} at a time): {costs}")
+    print(
+        f"bench: {time.perf_counter() - began:.0f} s in all (setup {setup:.0f} s, cold starts"
+        f" {seconds['cold']:.0f} s, warm and restores {seconds['total'] - seconds['cold']:.0f} s)"
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from functions.registry import discover
+from infra.config import PACKAGE_LAYERS
 from tests.infra.synth import Synthesized, synthesize
 
 FRONTEND_ORIGIN = "https://app.example.com"
@@ -24,10 +25,11 @@ def layer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("layer")
     (directory / "python").mkdir()
     (directory / "python" / "README").write_text("stub layer for the infrastructure tests\n")
-    # and of build/embedder-layer beside it, for -c embedder=static
-    embedder = directory.parent / "embedder-layer" / "python"
-    embedder.mkdir(parents=True, exist_ok=True)
-    (embedder / "README").write_text("stub embedder layer for the infrastructure tests\n")
+    # and of the layers beside it: the embedder's (-c embedder=static) and the package layers
+    for name in ("embedder-layer", *(layer.name for layer in PACKAGE_LAYERS)):
+        stub = directory.parent / name / "python"
+        stub.mkdir(parents=True, exist_ok=True)
+        (stub / "README").write_text(f"stub {name} for the infrastructure tests\n")
     return directory
 
 

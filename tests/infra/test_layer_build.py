@@ -55,3 +55,85 @@ def test_the_embedder_layer_holds_the_model_runtime_and_no_hub_client():
     pins = dict(line.split("==") for line in group_requirements("embedder").splitlines())
     assert {"numpy", "tokenizers", "safetensors"} <= set(pins)
     assert pins["numpy"].startswith("2.5")  # the lock's numpy for Python >= 3.12
+
+
+def test_the_shared_layer_leaves_out_what_has_a_layer_of_its_own_and_what_nothing_imports():
+    from infra.config import NEVER_IMPORTED, PACKAGE_LAYERS
+    from layers.build import package_layer_packages, shared_packages
+
+    # Given what the shared layer and each package layer install
+    shared = shared_packages()
+    layers = {layer.name: package_layer_packages(layer) for layer in PACKAGE_LAYERS}
+    # Then pypdf is the PDF layer's alone, alembic with its templates the migrations layer's
+    assert layers == {"pdf-layer": {"pypdf"}, "migrations-layer": {"alembic", "mako", "markupsafe"}}
+    assert shared.isdisjoint({"pypdf", "alembic", "mako", "markupsafe"})
+    # And what no function imports is in no layer: cffi's parser, the DNS resolver, and
+    # redis's async-timeout (its marker: Python below 3.11.3, not the runtime's 3.14)
+    assert shared.isdisjoint({"pycparser", "dnspython", "async-timeout"})
+    # And the layers together still hold every runtime dependency but those
+    everything = runtime_dependencies(REPO_ROOT / "uv.lock")
+    leftover = everything - shared - set().union(*layers.values())
+    assert leftover == set(NEVER_IMPORTED)
+    # And the layers share no package (one copy of each on the function's path)
+    assert all(shared.isdisjoint(packages) for packages in layers.values())
+
+
+_LOADED = """
+import importlib, importlib.metadata, json, runpy, sys
+for handler in sys.argv[1].split(","):
+    runpy.run_path(handler)
+for module in sys.argv[2].split(","):
+    importlib.import_module(module)
+from shared.platform.observability import get_tracer
+assert get_tracer(("pg8000",)) is not None  # tracing on, as deployed: the X-Ray SDK loads
+tops = {m.split(".")[0] for m in sys.modules}
+print(json.dumps(sorted({
+    d.lower().replace("_", "-")
+    for top, dists in importlib.metadata.packages_distributions().items() if top in tops
+    for d in dists
+})))
+"""
+
+
+def test_every_package_in_a_layer_is_one_that_some_function_loads():
+    import json
+    import subprocess
+    import sys
+
+    from functions.registry import discover
+    from infra.config import PACKAGE_LAYERS
+    from infra.imports import packages_reached
+    from layers.build import package_layer_packages, shared_packages
+
+    # Given a fresh interpreter that imported every handler, then every top-level package their
+    # code can reach (lazy imports included: pypdf, alembic, the Postgres driver), and made the
+    # tracer as a deployed function does
+    registry = discover()
+    reached = set().union(*(packages_reached(e.folder) for e in registry))
+    modules = sorted(m for m in reached if m not in sys.stdlib_module_names)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LOADED,
+            ",".join(str(e.folder / "handler.py") for e in registry),
+            ",".join(modules),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={
+            "PYTHONPATH": str(REPO_ROOT),
+            "PATH": "/usr/bin:/bin",
+            "AWS_LAMBDA_FUNCTION_NAME": "probe",
+            "POWERTOOLS_TRACE_DISABLED": "false",
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        },
+    )
+    loaded = set(json.loads(result.stdout))
+    # Then every package a layer ships was loaded: none is there that nothing imports
+    shipped = shared_packages().union(*(package_layer_packages(p) for p in PACKAGE_LAYERS))
+    assert sorted(shipped - loaded) == []
+    # And the packages left out were not
+    assert loaded.isdisjoint({"pycparser", "dnspython", "async-timeout"})

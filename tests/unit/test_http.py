@@ -323,3 +323,61 @@ def test_vary_gains_origin_once_merged_with_what_the_route_set(before, after):
 
     vary_on_origin(before)
     assert before == after
+
+
+def test_fastapi_still_tells_a_pydantic_v1_model_without_importing_v1_to_ask():
+    import subprocess
+    import sys
+    import warnings
+
+    from fastapi import encoders
+    from fastapi._compat import shared as compat
+
+    from functions.registry import REPO_ROOT
+
+    # Given an HTTP function's module in a fresh interpreter, which serves a request
+    probe = (
+        "import sys\n"
+        "from shared.platform.http import HttpFunction\n"
+        "from pydantic import BaseModel\n"
+        "class Out(BaseModel):\n"
+        "    ok: bool\n"
+        "f = HttpFunction(method='GET', path='/x', auth=False, rate_limited=False)\n"
+        "@f.endpoint\n"
+        "async def x() -> Out:\n"
+        "    return Out(ok=True)\n"
+        "from local.lambda_context import LambdaContext\n"
+        "event = {'resource': '/x', 'path': '/x', 'httpMethod': 'GET', 'headers': {},\n"
+        "         'multiValueHeaders': {}, 'queryStringParameters': None, 'body': None,\n"
+        "         'isBase64Encoded': False, 'requestContext': {'requestId': 'r', 'stage': 't',\n"
+        "         'identity': {'sourceIp': '10.0.0.1'}}}\n"
+        "response = f.handler(event, LambdaContext(function_name='x'))\n"
+        "print(response['statusCode'], 'pydantic.v1' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    # Then it answered without pydantic.v1 ever being imported
+    assert result.stdout.split()[-2:] == ["200", "False"]
+
+    # And once v1 is loaded, FastAPI's checks still recognise its models, and only those
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pydantic import v1
+
+    class V1Model(v1.BaseModel):
+        ok: bool = True
+
+    class V2Model(BaseModel):
+        ok: bool = True
+
+    assert compat.is_pydantic_v1_model_class(V1Model)
+    assert compat.annotation_is_pydantic_v1(list[V1Model])
+    assert encoders.is_pydantic_v1_model_instance(V1Model())
+    assert not compat.is_pydantic_v1_model_class(V2Model)
+    assert not encoders.is_pydantic_v1_model_instance(V2Model())

@@ -130,8 +130,8 @@ def auth_password_reset(app: Any, p: Principal | None, params: dict[str, Any]) -
     from shared.auth.schemas import PasswordResetRequest
 
     body = _body(PasswordResetRequest, app.current_event.body)
-    service.request_password_reset(body.email)
-    return 202, None
+    status, _ = _session_call(lambda s: service.request_password_reset(s, body.email), 202)
+    return status, None
 
 
 def auth_password_reset_confirm(
@@ -443,7 +443,7 @@ def worker_handler(name: str, traced: tuple[str, ...]) -> Callable[[dict[str, An
 
 
 def other_handler(name: str, traced: tuple[str, ...]) -> Callable[[dict[str, Any], Any], Any]:
-    """The authorizer and the scheduled job as plain handlers."""
+    """The authorizer and the scheduled jobs as plain handlers."""
     if name == "auth-authorizer":
         from shared.auth import access
 
@@ -466,6 +466,13 @@ def other_handler(name: str, traced: tuple[str, ...]) -> Callable[[dict[str, Any
             }
 
         return instrument(authorize, traced)
+    if name == "system-outbox-relay":
+        from shared.platform import outbox
+
+        def relay(event: dict[str, Any], context: Any) -> Any:
+            return outbox.relay()
+
+        return instrument(relay, traced)
     from datetime import UTC, datetime
 
     from shared.auth import service as auth
