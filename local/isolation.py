@@ -47,6 +47,7 @@ from functions.grants import (
 )
 from functions.registry import Entry, Registry
 from local.invoke import Invocation, invoke, report
+from local.telemetry import ChildTelemetry
 from shared.platform.declare import NAMED_KINDS, NEED_SETTINGS, Access
 from shared.platform.settings import Cors, Settings, env_name
 
@@ -336,6 +337,7 @@ class ChildSpec:
     name: str
     env: dict[str, str]
     grants: Grants
+    telemetry: ChildTelemetry | None = None
 
 
 def _send(sock: socket.socket, value: Any) -> None:
@@ -496,6 +498,10 @@ def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> Non
     if fn.need_kinds & AWS_KINDS:
         _adopt_warm_loader()
     fn._instrumented = None  # validated again, in this environment
+    if spec.telemetry is not None:
+        from local.telemetry import start_in_child
+
+        start_in_child(spec.telemetry)
     if fn.snap_start:
         # Lambda's init phase, before any invocation and outside its timeout: what SnapStart
         # runs before the snapshot (``Function.prime``; a step that fails is only logged).
@@ -642,6 +648,7 @@ class IsolatedInvoker:
         self._starting: dict[str, int] = {}
         self._lock = threading.Condition()
         self.spawned = 0  # children made, for the runner's tests
+        self.telemetry: ChildTelemetry | None = None  # the runner's logs and metrics, once set
 
     def start(self) -> None:
         self.zygote.start()
@@ -722,6 +729,7 @@ class IsolatedInvoker:
             entry.name,
             function_environment(entry, self.environ(), self.addresses),
             function_grants(entry, self.names()),
+            self.telemetry,
         )
         try:
             child = self.zygote.spawn(spec)

@@ -343,7 +343,17 @@ class LocalRunner:
         whatever the console shows: what ``make trace`` reads."""
         from local import outputs, telemetry
 
-        self._log_handler = telemetry.start_log_file(self.config.state_dir / outputs.LOG_NAME)
+        log_path = self.config.state_dir / outputs.LOG_NAME
+        self._log_handler = telemetry.start_log_file(log_path)
+        if self.isolation is not None:  # the functions' own processes report here too
+            metrics_path = self.config.state_dir / telemetry.METRICS_NAME
+            metrics_path.touch()
+            self.metrics.follow(metrics_path)
+            self.isolation.telemetry = telemetry.ChildTelemetry(
+                log_path=str(log_path),
+                metrics_path=str(metrics_path),
+                console_level=os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            )
 
     def _publish_outputs(self) -> None:
         """``<state dir>/outputs.json``: what the ops CLI finds this runner's resources by."""

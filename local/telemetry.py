@@ -24,6 +24,10 @@ from typing import Any, TextIO
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
 
+#: Where the functions' own processes (``local.isolation``) append the EMF documents they
+#: print, for the runner's collector to read: they cannot reach its memory.
+METRICS_NAME = "metrics.jsonl"
+
 #: The invocation the current thread runs (``local.invoke`` sets its keys).
 invocation = threading.local()
 
@@ -84,6 +88,26 @@ class EmfCollector:
 
     series: dict[tuple[str, str, tuple[tuple[str, str], ...]], Series] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _followed: Path | None = field(default=None, repr=False)
+    _offset: int = field(default=0, repr=False)
+
+    def follow(self, path: Path) -> None:
+        """Also read the EMF documents appended to ``path`` (by the functions' own processes),
+        from its current end, before each :meth:`prometheus`."""
+        self._followed = path
+        self._offset = path.stat().st_size if path.exists() else 0
+
+    def _drain(self) -> None:
+        path = self._followed
+        if path is None or not path.exists():
+            return
+        with path.open("rb") as file:
+            file.seek(self._offset)
+            data = file.read()
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits
+        self._offset += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            self.add_line(line)
 
     def add_line(self, line: str) -> bool:
         """Record ``line`` if it is an EMF document; return whether it was one."""
@@ -126,6 +150,8 @@ class EmfCollector:
         labels; a count as a counter (``_total``), anything else as a summary (``_count`` and
         ``_sum``); ``gauges`` (name -> labels -> value) as gauges."""
         from prometheus_client import CollectorRegistry, generate_latest
+
+        self._drain()
         from prometheus_client.core import (
             CounterMetricFamily,
             GaugeMetricFamily,
@@ -240,3 +266,42 @@ def install() -> EmfTee:
 def uninstall(tee: EmfTee | None) -> None:
     if tee is not None and sys.stdout is tee:
         sys.stdout = tee.wrapped
+
+
+@dataclass(frozen=True)
+class ChildTelemetry:
+    """What a function's own process (``local.isolation``) needs to report as the runner's
+    threads do: its log lines into the runner's function log, its EMF documents where the
+    runner's collector reads them, and the runner's console level."""
+
+    log_path: str
+    metrics_path: str
+    console_level: str
+
+
+def start_in_child(telemetry: ChildTelemetry) -> None:
+    """In a function's own process, before its first invocation: the namespace of its
+    environment, the console at the runner's level, every log line (INFO and up) in the
+    function log, the EMF lines off the console and appended to the metrics file."""
+    import os
+
+    from shared.platform.observability import logger, metrics
+
+    metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", metrics.namespace)
+    logger.registered_handler.setLevel(telemetry.console_level)
+    start_log_file(Path(telemetry.log_path))
+    install()
+    sink = open(telemetry.metrics_path, "a", encoding="utf-8")  # noqa: SIM115 - the process's life
+    lock = threading.Lock()
+    provider = metrics.provider
+    original = provider.serialize_metric_set
+
+    def serialize(*args: Any, **kwargs: Any) -> Any:
+        document = original(*args, **kwargs)
+        line = json.dumps(document, separators=(",", ":"), default=str) + "\n"
+        with lock:  # one write per document: O_APPEND keeps the processes' lines whole
+            sink.write(line)
+            sink.flush()
+        return document
+
+    provider.serialize_metric_set = serialize  # type: ignore[method-assign]
