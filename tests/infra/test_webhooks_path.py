@@ -92,6 +92,8 @@ def test_a_send_is_never_redriven_into_a_second_call(synthesized_prod):
     )
     redrive = queues[send_queue]["Properties"]["RedrivePolicy"]
     assert redrive["maxReceiveCount"] == 1
+    # and is FIFO: a second copy of a prepared call (deduplicated per attempt) is dropped
+    assert queues[send_queue]["Properties"]["FifoQueue"] is True
     # and the sender takes one message at a time, so one receiver's stall delays no other
     mappings = synthesized_prod.resources(synthesized_prod.api, "AWS::Lambda::EventSourceMapping")
     sizes = [
