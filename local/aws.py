@@ -111,16 +111,18 @@ def provision(
         visibility = trigger.visibility_timeout_seconds or default_visibility_timeout(
             entry.function.timeout_seconds
         )
+        suffix, fifo = (".fifo", {"FifoQueue": "true"}) if trigger.fifo else ("", {})
         dlq_url = sqs.create_queue(
-            QueueName=physical_name(f"{trigger.queue}-dlq"),
-            Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+            QueueName=physical_name(f"{trigger.queue}-dlq") + suffix,
+            Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600), **fifo},
         )["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         url = sqs.create_queue(
-            QueueName=physical_name(trigger.queue),
+            QueueName=physical_name(trigger.queue) + suffix,
             Attributes={
+                **fifo,
                 "VisibilityTimeout": str(visibility),
                 "RedrivePolicy": json.dumps(
                     {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": trigger.max_receive_count}
@@ -129,8 +131,8 @@ def provision(
         )["QueueUrl"]
         done.queue_urls[trigger.queue] = url
         done.dlq_urls[trigger.queue] = dlq_url
-        done.queue_arns[trigger.queue] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:" + physical_name(
-            trigger.queue
+        done.queue_arns[trigger.queue] = (
+            f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:" + physical_name(trigger.queue) + suffix
         )
 
     notifications: dict[str, list[dict[str, Any]]] = {}

@@ -33,9 +33,12 @@ class WorkerQueue(Construct):
                 f"queue {trigger.queue!r}: visibility timeout {visibility} s is shorter than its"
                 f" worker's timeout {function_timeout_seconds} s"
             )
+        # A FIFO queue's dead-letter queue is FIFO too (SQS's rule); CDK names both *.fifo.
+        fifo = True if trigger.fifo else None
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
+            fifo=fifo,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
@@ -43,6 +46,7 @@ class WorkerQueue(Construct):
         self.queue = sqs.Queue(
             self,
             "Queue",
+            fifo=fifo,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             visibility_timeout=cdk.Duration.seconds(visibility),

@@ -154,6 +154,9 @@ class QueueTrigger:
     max_concurrency: int = 2
     s3_bucket: str | None = None  # ObjectCreated notifications of this bucket feed the queue
     s3_prefix: str = ""
+    #: A FIFO queue: SQS drops a second message with the same deduplication id within five
+    #: minutes (``shared.platform.queues.send_json``); no per-message delays.
+    fifo: bool = False
 
 
 @dataclass(frozen=True)

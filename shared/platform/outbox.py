@@ -64,6 +64,7 @@ class QueueMessage(BaseModel):
     body: str
     request_id: str | None = None
     delay_seconds: int = Field(default=0, ge=0, le=900)
+    deduplication_id: str | None = Field(default=None, max_length=128)
 
     @property
     def destination(self) -> str:
@@ -112,14 +113,23 @@ Effect = Annotated[QueueMessage | CacheDelete | CacheSet | ObjectPut, Field(disc
 _EFFECT: TypeAdapter[Effect] = TypeAdapter(Effect)
 
 
-def message(queue: str, body: BaseModel, *, delay_seconds: int = 0) -> QueueMessage:
+def message(
+    queue: str,
+    body: BaseModel,
+    *,
+    delay_seconds: int = 0,
+    deduplication_id: str | None = None,
+) -> QueueMessage:
     """The effect "send ``body`` to the worker queue ``queue``" (after ``delay_seconds``, at
-    most SQS's 900), under the current request id."""
+    most SQS's 900; or, to a FIFO queue, once per ``deduplication_id`` within five minutes:
+    a second delivery of the row by the relay is then dropped by SQS), under the current
+    request id."""
     return QueueMessage(
         queue=queue,
         body=body.model_dump_json(),
         request_id=request_id_var.get(),
         delay_seconds=delay_seconds,
+        deduplication_id=deduplication_id,
     )
 
 
@@ -140,11 +150,13 @@ def deliver(effect: Effect) -> None:
     if isinstance(effect, QueueMessage):
         from shared.platform import queues
 
+        fifo = {"deduplication_id": effect.deduplication_id} if effect.deduplication_id else {}
         queues.send_json(
             effect.queue,
             effect.body,
             request_id=effect.request_id,
             delay_seconds=effect.delay_seconds,
+            **fifo,
         )
     elif isinstance(effect, CacheDelete):
         from shared.platform import cache

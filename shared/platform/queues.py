@@ -62,20 +62,31 @@ def send(queue: str, message: BaseModel, *, delay_seconds: int = 0) -> str:
     )
 
 
-def send_json(queue: str, body: str, *, request_id: str | None, delay_seconds: int = 0) -> str:
+def send_json(
+    queue: str,
+    body: str,
+    *,
+    request_id: str | None,
+    delay_seconds: int = 0,
+    deduplication_id: str | None = None,
+) -> str:
     """Send the JSON document ``body`` to the worker queue ``queue`` with ``request_id`` as its
-    ``request_id`` attribute (none when None); as :func:`send` otherwise."""
+    ``request_id`` attribute (none when None); as :func:`send` otherwise. ``deduplication_id``
+    is for a FIFO queue (``QueueTrigger.fifo``): SQS accepts one message per id within five
+    minutes; each message is its own group (no ordering between them)."""
     if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
         raise ValueError(f"delay_seconds must be 0-{MAX_DELAY_SECONDS}, not {delay_seconds}")
     url = queue_url(queue)
     attributes: dict[str, Any] = {}
     if request_id:
         attributes[REQUEST_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": request_id}
+    extra: dict[str, Any] = {}
+    if deduplication_id is not None:
+        extra = {"MessageGroupId": deduplication_id, "MessageDeduplicationId": deduplication_id}
+    elif delay_seconds:  # (a FIFO queue takes no per-message delay)
+        extra = {"DelaySeconds": delay_seconds}
     response = client("sqs").send_message(
-        QueueUrl=url,
-        MessageBody=body,
-        DelaySeconds=delay_seconds,
-        MessageAttributes=attributes,
+        QueueUrl=url, MessageBody=body, MessageAttributes=attributes, **extra
     )
     message_id = str(response["MessageId"])
     logger.info("Message queued", extra={"queue": queue, "message_id": message_id})

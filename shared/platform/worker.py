@@ -100,6 +100,7 @@ class QueueWorker(Function, Generic[M]):
         max_concurrency: int = 2,
         s3_bucket: str | None = None,
         s3_prefix: str = "",
+        fifo: bool = False,
         needs: tuple[Access, ...] = (),
         settings: type[Settings] = Observability,
         timeout_seconds: int = 30,
@@ -122,6 +123,7 @@ class QueueWorker(Function, Generic[M]):
             max_concurrency=max_concurrency,
             s3_bucket=s3_bucket,
             s3_prefix=s3_prefix,
+            fifo=fifo,
         )
         _check_queue_declaration(trigger, timeout_seconds=timeout_seconds)
         super().__init__(
@@ -283,6 +285,8 @@ def _check_queue_declaration(trigger: QueueTrigger, *, timeout_seconds: int) -> 
         )
     if not 2 <= t.max_concurrency <= 1000:
         problems.append(f"max_concurrency must be 2-1000 (Lambda's range), not {t.max_concurrency}")
+    if t.fifo and t.s3_bucket:
+        problems.append("S3 does not notify FIFO queues")
     if t.s3_prefix and not t.s3_bucket:
         problems.append("s3_prefix is set but s3_bucket is not")
     if problems:

@@ -144,7 +144,14 @@ def dispatch(message: Dispatch, *, resolver: ssrf.Resolver | None = None) -> str
             timeout_seconds=policy.timeout_seconds,
             not_after=now + SEND_WINDOW,
         )
-        outbox.add(session, outbox.message(SEND_QUEUE, request))
+        # FIFO, deduplicated per attempt for five minutes (as long as the call may be made):
+        # the relay's or SQS's second copy of this message never reaches the sender.
+        outbox.add(
+            session,
+            outbox.message(
+                SEND_QUEUE, request, deduplication_id=f"{delivery.id}:{message.attempt}"
+            ),
+        )
     return "sent"
 
 

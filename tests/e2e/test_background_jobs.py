@@ -745,6 +745,7 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
         "reset_tokens": 2,
         "revoked_tokens": 1,
         "abandoned_documents": 1,
+        "stalled_webhook_attempts": 0,
     }
 
     # And exactly those are gone, with the abandoned document's object
@@ -772,6 +773,7 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
         "reset_tokens": 0,
         "revoked_tokens": 0,
         "abandoned_documents": 0,
+        "stalled_webhook_attempts": 0,
     }
 
 

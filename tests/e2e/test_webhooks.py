@@ -250,3 +250,34 @@ def _member(api: httpx.Client) -> Account:
     if not _MEMBER:
         _MEMBER.append(sign_up(api))
     return _MEMBER[0]
+
+
+def test_a_documents_life_reaches_its_owners_endpoint(api):
+    # Given a member subscribed to its documents' events
+    account = sign_up(api)
+    with Receiver() as receiver:
+        created = register(
+            api, account, receiver.url, events=("document.ready", "document.deleted")
+        )
+        receiver.secrets = [created["secret"]]
+        # When a text document is ingested, then deleted
+        document = api.post(
+            "/documents/text",
+            json={"title": "Hooked", "text": "A note that the ingest worker indexes."},
+            headers=account.headers,
+        )
+        assert document.status_code == 201, document.text
+        document_id = document.json()["id"]
+        receiver.wait_for(1, timeout=30)
+        deleted = api.delete(f"/documents/{document_id}", headers=account.headers)
+        assert deleted.status_code == 204
+        calls = receiver.wait_for(2)
+    # Then both events arrived, signed, with ids and status and nothing of the text
+    payloads = [c.payload for c in calls]
+    assert [(p["type"], p["data"]["status"]) for p in payloads] == [  # type: ignore[index]
+        ("document.ready", "ready"),
+        ("document.deleted", "deleted"),
+    ]
+    assert all(p["data"]["document_id"] == document_id for p in payloads)  # type: ignore[index]
+    assert all(c.verified_with == [0] for c in calls)
+    assert not any("indexes" in c.body or "Hooked" in c.body for c in calls)

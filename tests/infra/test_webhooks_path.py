@@ -40,18 +40,31 @@ def test_the_sender_is_outside_the_vpc_with_only_its_queues(synthesized_prod):
     env = properties["Environment"]["Variables"]
     assert not {k for k in env if k.startswith(("DATABASE", "REDIS", "WEBHOOK_KEYS"))}
     assert "WEBHOOK_OUTCOMES_QUEUE_URL" in env
-    actions = actions_of(s.policy_statements("webhooks-send"))
-    # No database, no secret, no key: the message brings the signed call, nothing to sign it
-    assert not {a for a in actions if a.startswith(("secretsmanager:", "kms:", "rds", "s3:"))}
-    sends = [
-        st for st in s.policy_statements("webhooks-send") if "sqs:SendMessage" in actions_of([st])
-    ]
-    assert len(sends) == 1  # to the outcome queue alone
-    outcome_queue = s.api_stack.queues["webhook-outcomes"].queue
-    resource = json.dumps(sends[0]["Resource"])
-    assert s._logical_id(outcome_queue) in s._through_outputs(sends[0]["Resource"]) or (
-        "WebhookOutcomes" in resource
-    )
+    # No database, no secret, no key: the message brings the signed call, nothing to sign it.
+    # Its role: traces, sending to the outcome queue, consuming its own queue; nothing else.
+    granted = {
+        (tuple(sorted(actions_of([st]))), json.dumps(st["Resource"]))
+        for st in s.policy_statements("webhooks-send")
+    }
+    outcomes = s._logical_id(s.api_stack.queues["webhook-outcomes"].queue)
+    own = s._logical_id(s.api_stack.queues["webhook-send"].queue)
+    assert granted == {
+        (("xray:PutTelemetryRecords", "xray:PutTraceSegments"), '"*"'),
+        (
+            ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"),
+            json.dumps({"Fn::GetAtt": [outcomes, "Arn"]}),
+        ),
+        (
+            (
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+            ),
+            json.dumps({"Fn::GetAtt": [own, "Arn"]}),
+        ),
+    }
 
 
 @pytest.mark.parametrize("name", ["webhooks-dispatch", "webhooks-record"])
@@ -79,6 +92,8 @@ def test_a_send_is_never_redriven_into_a_second_call(synthesized_prod):
     )
     redrive = queues[send_queue]["Properties"]["RedrivePolicy"]
     assert redrive["maxReceiveCount"] == 1
+    # and is FIFO: a second copy of a prepared call (deduplicated per attempt) is dropped
+    assert queues[send_queue]["Properties"]["FifoQueue"] is True
     # and the sender takes one message at a time, so one receiver's stall delays no other
     mappings = synthesized_prod.resources(synthesized_prod.api, "AWS::Lambda::EventSourceMapping")
     sizes = [

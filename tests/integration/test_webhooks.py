@@ -398,3 +398,25 @@ def test_after_the_overlap_only_the_new_secret_signs(make_user, sent_messages):
     Webhook(new).verify(request.body, request.headers)
     with pytest.raises(Exception, match="signature"):
         Webhook(hook.secret).verify(request.body, request.headers)
+
+
+def test_deleting_a_user_tells_the_admins_endpoints_in_the_same_transaction(
+    make_user, sent_messages
+):
+    from shared.users import service as users
+
+    admin, member = make_user("admin"), make_user()
+    admin_hook = register(admin, events=("user.deleted",))
+    register(member, events=("user.deleted",))  # goes with the account
+    with db.session_scope() as session:
+        users.delete_user(session, admin, member.user_id)
+    found = only_delivery(admin_hook.webhook.id)
+    with db.session_scope() as session:
+        event = session.get(WebhookEvent, found.event_id)
+        assert event is not None
+        payload = json.loads(event.payload)
+    assert payload["type"] == "user.deleted"
+    assert payload["data"] == {"user_id": str(member.user_id), "status": "deleted"}
+    with db.session_scope() as session:  # the member's own endpoint is gone with it
+        mine = select(WebhookEndpoint).where(WebhookEndpoint.user_id == member.user_id)
+        assert session.scalars(mine).all() == []

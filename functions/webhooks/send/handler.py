@@ -16,6 +16,7 @@ function = QueueWorker(
     model=SendRequest,
     batch_size=1,
     max_receive_count=1,
+    fifo=True,  # one message per attempt: SQS drops a duplicate within the 5-minute window
     max_concurrency=10,
     timeout_seconds=25,
     memory_mb=256,
