@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shared.platform import secrets
+from shared.platform.observability import without_tracebacks
 from shared.platform.settings import Database, get_settings
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ def engine() -> Engine:
 
         kwargs["connect_args"] = {"ssl_context": ssl.create_default_context()}
     eng = create_engine(url, **kwargs)
+    # Their records of a failure (a dead connection that would not close) carry a traceback.
+    without_tracebacks(*(_logger_name(log) for log in (eng.pool.logger, eng.logger)))
     _ping_after_idle(eng, settings.database_ping_after_idle_seconds)
     if settings.database_url is None:
 
@@ -104,6 +107,11 @@ def engine() -> Engine:
             params["user"], params["password"] = credentials()
 
     return eng
+
+
+def _logger_name(log: Any) -> str:
+    """The name of a SQLAlchemy logger (a ``logging.Logger``, or its echo wrapper)."""
+    return str(getattr(log, "name", None) or log.logger.name)
 
 
 _CHECKED_IN_AT = "stratus_checked_in_at"
