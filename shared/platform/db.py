@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from shared.platform import secrets
+from shared.platform.observability import without_tracebacks
 from shared.platform.settings import Database, get_settings
 
 T = TypeVar("T")
@@ -131,6 +132,8 @@ def _create_engine(url: str) -> Engine:
 
         kwargs["connect_args"] = {"ssl_context": ssl.create_default_context()}
     eng = create_engine(url, **kwargs)
+    # Their records of a failure (a dead connection that would not close) carry a traceback.
+    without_tracebacks(*(_logger_name(log) for log in (eng.pool.logger, eng.logger)))
     _ping_after_idle(eng, settings.database_ping_after_idle_seconds)
     _socket_errors_are_disconnects(eng)
     if settings.database_url is None:
@@ -157,6 +160,11 @@ def _socket_errors_are_disconnects(eng: Engine) -> None:
         return exc.DBAPIError(
             ctx.statement, None, original, hide_parameters=True, connection_invalidated=True
         )
+
+
+def _logger_name(log: Any) -> str:
+    """The name of a SQLAlchemy logger (a ``logging.Logger``, or its echo wrapper)."""
+    return str(getattr(log, "name", None) or log.logger.name)
 
 
 _CHECKED_IN_AT = "stratus_checked_in_at"

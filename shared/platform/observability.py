@@ -7,6 +7,7 @@ cold start (it imports aws-xray-sdk), so it is created lazily and only where tra
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import traceback
@@ -115,6 +116,34 @@ def set_user_id(user_id: str | None) -> None:
         logger.thread_safe_append_keys(user_id=user_id)
     else:
         logger.thread_safe_remove_keys(["user_id"])
+
+
+class TypeOnlyErrors(logging.Filter):
+    """Rewrites a library's record that carries an exception (SQLAlchemy's pool logs one when
+    it fails to close a dead connection) to its message and the error's type: no traceback,
+    no error message, whoever handles it (in Lambda, the runtime's root handler)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info or record.exc_text or record.stack_info:
+            error = record.exc_info[1] if record.exc_info else None
+            message = record.getMessage()
+            record.msg = f"{message} ({type(error).__name__})" if error else message
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.stack_info = None
+        return True
+
+
+_TYPE_ONLY = TypeOnlyErrors()
+
+
+def without_tracebacks(*logger_names: str) -> None:
+    """Let the loggers ``logger_names`` (a library's) log no traceback nor error message."""
+    for name in logger_names:
+        library = logging.getLogger(name)
+        if _TYPE_ONLY not in library.filters:
+            library.addFilter(_TYPE_ONLY)
 
 
 def set_request_id(request_id: str) -> None:

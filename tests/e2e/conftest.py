@@ -89,16 +89,23 @@ def services(request, tmp_path_factory) -> Iterator[LocalRunner]:
     runner.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def log_scan() -> Iterator[LogCollector]:
     """Every log line of the e2e run (functions, runner, libraries), scanned at the end of the
     session for secrets and personal data (``tests.support.log_scan``): a leak fails the run.
     ``tests/e2e/test_hostile_input.py`` also scans what was collected up to its end."""
     collector = LogCollector()
-    collector.install()
     yield collector
-    collector.uninstall()
     found = leaks(collector.lines)
     assert not found, f"{len(found)} log lines leak secrets or personal data:\n" + "\n".join(
         found[:20]
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collect_logs(log_scan: LogCollector) -> Iterator[None]:
+    """Collect while an e2e module runs (its runner's start and stop included), and only then:
+    other suites log what their own tests check."""
+    log_scan.install()
+    yield
+    log_scan.uninstall()

@@ -164,3 +164,31 @@ def test_a_failed_statement_never_carries_its_parameters(database, log_lines):
     # (Postgres's own message may still quote the value, "invalid input syntax for type
     # integer: ...": which is why a log line names an error's type, never its message)
     assert secret not in str(log_lines())
+
+
+def test_the_pools_failure_records_carry_no_traceback(database):
+    # Given the engine, and a handler on the root logger (Lambda's runtime has one there)
+    import logging
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    root = logging.getLogger()
+    handler = Keep()
+    root.addHandler(handler)
+    try:
+        pool_logger = db.engine().pool.logger
+        # When the pool logs a failure the way it does for a dead connection that won't close
+        try:
+            raise ConnectionError("secret detail of the failure")
+        except ConnectionError:
+            pool_logger.error("Exception terminating connection %r", "conn", exc_info=True)
+    finally:
+        root.removeHandler(handler)
+    # Then the record names the error's type only: no traceback, no message of the error
+    [record] = [r for r in seen if r.name == pool_logger.name]
+    formatted = logging.Formatter().format(record)
+    assert formatted == "Exception terminating connection 'conn' (ConnectionError)"
