@@ -224,20 +224,20 @@ def test_backends_terminated_mid_traffic_never_give_a_500(client, own_database):
                     registered[email] = joined.status_code
 
     workers = [
-        threading.Thread(target=traffic, args=(owners[n % 2], n), daemon=True) for n in range(3)
+        threading.Thread(target=traffic, args=(owners[n % 2], n), daemon=True) for n in range(2)
     ]
     for worker in workers:
         worker.start()
     # When the database's backends are terminated again and again during the traffic
     terminated = 0
-    for _ in range(5):
-        time.sleep(0.8)
+    for _ in range(4):
+        time.sleep(0.7)
         terminated += terminate_backends(own_database)
     stop.set()
     for worker in workers:
         worker.join(timeout=60)
     # Then no request got a 500: each was answered, or (a commit cut off) a 503 to retry
-    assert terminated >= 5
+    assert terminated >= 4
     assert sum(statuses.values()) >= 8, statuses
     assert set(statuses) <= {200, 201, 503}, statuses
     assert statuses[200] + statuses[201] >= sum(statuses.values()) // 2, statuses
