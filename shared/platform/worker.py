@@ -9,6 +9,12 @@ handler raises; only that record is retried (after the queue's visibility timeou
 deleted as usual. When every record of a batch fails, the invocation raises, as Powertools does
 by default, so that the failure shows in the function's error metric.
 
+A worker whose records hold claims declares ``redelivery=Redelivery(...)``
+(``shared.platform.redelivery``): its timeout, visibility timeout and ``maxReceiveCount`` then
+come from that one place, which also gives the claim's staleness. A record whose database
+connection turns out dead (a failover, a terminated backend) runs again at once, up to
+``DISCONNECT_ATTEMPTS`` times, rather than wait a visibility timeout: handlers are idempotent.
+
 Each record runs under its own request id: the ``request_id`` message attribute that
 :func:`shared.platform.queues.send` sets, else the SQS message id.
 

@@ -640,6 +640,9 @@ def run_maintenance(client: httpx.Client) -> dict:
     return response.json()["result"]
 
 
+CLEANED = ("refresh_tokens", "reset_tokens", "revoked_tokens", "abandoned_documents")
+
+
 def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack):
     from shared.auth.models import PasswordResetToken, RefreshToken, RevokedToken
     from shared.documents.models import Document
@@ -740,7 +743,10 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
     counts = run_maintenance(client)
 
     # Then it reports what it removed
-    assert counts == {
+    # (and the stuck documents it queued again or failed: tests/e2e/test_ingest_recovery.py;
+    # other modules' documents on this database may count there)
+    assert {"requeued_documents", "failed_documents"} <= set(counts)
+    assert {k: counts[k] for k in CLEANED} == {
         "refresh_tokens": 1,
         "reset_tokens": 2,
         "revoked_tokens": 1,
@@ -768,7 +774,8 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
     # And the user's own session is untouched
     assert client.get("/auth/me", headers=account.headers).status_code == 200
     # And a second run finds nothing more to do
-    assert run_maintenance(client) == {
+    again = run_maintenance(client)
+    assert {k: again[k] for k in CLEANED} == {
         "refresh_tokens": 0,
         "reset_tokens": 0,
         "revoked_tokens": 0,

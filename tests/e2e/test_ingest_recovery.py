@@ -235,6 +235,7 @@ def test_maintenance_requeues_stuck_documents_and_fails_those_out_of_attempts(en
     # And a second run right after finds nothing stuck among them
     run_maintenance()
     assert row(lost_id).status == "ready" and ingest_messages(env, lost_key) == []
+    set_row(recent_id, status="failed")  # leave nothing queued for other modules' maintenance
 
 
 def test_a_second_upload_to_a_ready_document_is_ingested_again(env):

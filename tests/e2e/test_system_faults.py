@@ -10,7 +10,8 @@ answer, not a 500; a disconnect the request cannot be repeated after (during its
 
 Restarts: after a stop (what Ctrl-C does) and a start on the same state folder, accounts,
 sessions (the signing keys), files (the local S3's objects), documents and queued work are all
-still there, and every document stopped mid-ingest ends ``ready``. The state lives in the
+still there, and every document left queued ends ``ready`` (a batch in flight at the stop
+finishes first: the runner waits for its pollers). The state lives in the
 runner's ``.local/`` folder, which ``make clean`` deletes.
 
 Each test asserts the statuses seen, the data left behind, and that every document ends
@@ -223,20 +224,20 @@ def test_backends_terminated_mid_traffic_never_give_a_500(client, own_database):
                     registered[email] = joined.status_code
 
     workers = [
-        threading.Thread(target=traffic, args=(owners[n % 2], n), daemon=True) for n in range(3)
+        threading.Thread(target=traffic, args=(owners[n % 2], n), daemon=True) for n in range(2)
     ]
     for worker in workers:
         worker.start()
     # When the database's backends are terminated again and again during the traffic
     terminated = 0
-    for _ in range(5):
-        time.sleep(0.8)
+    for _ in range(4):
+        time.sleep(0.7)
         terminated += terminate_backends(own_database)
     stop.set()
     for worker in workers:
         worker.join(timeout=60)
     # Then no request got a 500: each was answered, or (a commit cut off) a 503 to retry
-    assert terminated >= 5
+    assert terminated >= 4
     assert sum(statuses.values()) >= 8, statuses
     assert set(statuses) <= {200, 201, 503}, statuses
     assert statuses[200] + statuses[201] >= sum(statuses.values()) // 2, statuses
@@ -326,7 +327,7 @@ def test_a_short_mixed_load_has_no_5xx_and_leaves_nothing_stuck(first):
     assert report.documents and set(report.documents.values()) <= {"ready", "failed"}
 
 
-def test_a_restart_mid_ingest_keeps_accounts_sessions_files_documents_and_work(
+def test_a_restart_with_work_queued_keeps_accounts_sessions_files_documents_and_work(
     request, first, state_dir, own_database
 ):
     with httpx.Client(base_url=first.url, timeout=30) as http:
@@ -336,15 +337,24 @@ def test_a_restart_mid_ingest_keeps_accounts_sessions_files_documents_and_work(
         ready_id = created["document"]["id"]
         assert upload(created["upload"], HARBOUR) == 204
         assert settle(http, account, [ready_id]) == {ready_id: "ready"}
-        # And documents still queued or being ingested
+        # And documents still queued: the workers are held back (their pollers stopped, the
+        # API still serving), so their messages wait on the ingest queue when the runner stops
+        for poller in first.pollers:
+            poller.stop()
+        for poller in first.pollers:
+            poller.join(timeout=30)
         pending = [
             http.post(
                 "/documents/text",
                 json={"title": f"Note {n}", "text": BUDGET.decode()},
                 headers=account.headers,
             ).json()["id"]
-            for n in range(8)
+            for n in range(4)
         ]
+        statuses = {
+            http.get(f"/documents/{d}", headers=account.headers).json()["status"] for d in pending
+        }
+        assert statuses == {"queued"}
     # When the runner is stopped at once (Ctrl-C) and started again on the same state
     first.stop()
     second = start_runner(REGISTRY, config(state_dir, own_database, request))
@@ -359,11 +369,11 @@ def test_a_restart_mid_ingest_keeps_accounts_sessions_files_documents_and_work(
             link = http.get(f"/documents/{ready_id}/download", headers=account.headers)
             assert link.status_code == 200, link.text
             assert httpx.get(link.json()["url"], timeout=30).content == HARBOUR
-            # And every document left mid-ingest ends ready (its work was kept): the second
-            # run's worker received messages the first run had queued (besides S3's test event)
+            # And every document left queued ends ready (its work was kept): the second run's
+            # worker received the messages the first run had queued
             assert set(settle(http, account, pending).values()) == {"ready"}
             (ingest,) = [p for p in second.pollers if p.trigger.queue == "ingest"]
-            assert ingest.received > 1
+            assert ingest.received >= len(pending)
             assert ready_id in chunks_say(http, account, "harbour committee pier repairs")
     finally:
         second.stop()

@@ -19,6 +19,7 @@ function = ScheduledJob(
         CACHE,
         queue("notifications"),
         queue("purge"),
+        queue("ingest"),  # stuck documents queued again by the maintenance job
         queue("webhooks"),
         queue("webhook-send"),
         queue("webhook-outcomes"),
