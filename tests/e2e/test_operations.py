@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -100,6 +101,8 @@ def test_a_dead_lettered_message_is_redriven_and_then_processed(ops_stack, http,
         MessageBody=json.dumps(body),
         MessageAttributes={"request_id": {"DataType": "String", "StringValue": "req-redrive-1"}},
     )
+    assert ops(ops_stack, "dead-letters") == 0
+    assert re.search(r"^notifications\s+1$", capsys.readouterr().out, flags=re.M)
     # When the operator redrives the queue
     assert ops(ops_stack, "redrive", "notifications") == 0
     assert "redrove 1 message(s) to notifications; 0 left" in capsys.readouterr().out

@@ -155,8 +155,10 @@ def test_every_bucket_queue_and_topic_refuses_plain_http(env):
 
 
 def test_the_stores_accept_tls_only(env):
-    (parameters,) = _all(env, "AWS::RDS::DBParameterGroup").values()
-    assert parameters["Properties"]["Parameters"]["rds.force_ssl"] == "1"
+    groups = _all(env, "AWS::RDS::DBParameterGroup").values()  # prod: the replica's too
+    assert len(groups) == (2 if _is_prod(env) else 1)
+    for parameters in groups:
+        assert parameters["Properties"]["Parameters"]["rds.force_ssl"] == "1"
     (proxy,) = _all(env, "AWS::RDS::DBProxy").values()
     assert proxy["Properties"]["RequireTLS"] is True
     for function in env.functions().values():
