@@ -12,6 +12,7 @@ from infra.components.naming import pascal
 #: Output keys without a declared name behind them.
 API_URL = "ApiUrl"
 DATABASE_INSTANCE = "DatabaseInstanceId"
+DATABASE_ENDPOINT = "DatabaseEndpoint"  # the instance's own address (RDS Proxy's is the functions')
 DATABASE_SECRET = "DatabaseSecretArn"  # noqa: S105 - an output key, not a secret
 DATABASE_READ_REPLICA = "DatabaseReadReplicaId"
 BACKUP_VAULT = "BackupVaultName"

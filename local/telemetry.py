@@ -53,7 +53,7 @@ def start_log_file(path: Path) -> logging.Handler:
         console.setLevel(logger.log_level)
     if not any(isinstance(f, InvocationKeys) for f in console.filters):
         console.addFilter(InvocationKeys())
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")  # this run's lines
     handler.addFilter(InvocationKeys())
     handler.setFormatter(logger.registered_formatter)
     handler.setLevel(logging.INFO)

@@ -59,11 +59,11 @@ def run(argv: Sequence[str], *, target: Target | None = None) -> int:
         moved = redrive(target, args.queue, limit=args.limit)
         print(f"redrove {moved.moved} message(s) to {moved.queue}; {moved.left} left in its DLQ")
     elif verb == "dead-letters":
+        from infra import outputs
         from ops.redrive import depth
 
-        for key in sorted(target.values):
-            if key.startswith("DeadLetters") and key.endswith("Url"):
-                queue = next(q for q in _queues(target) if key == f"DeadLetters{_pascal(q)}Url")
+        for queue in _queues():
+            if outputs.dead_letter_url(queue) in target.values:
                 print(f"{queue:<20} {depth(target, queue)}")
     elif verb == "reindex":
         from ops.reindex import reindex
@@ -110,20 +110,19 @@ def run(argv: Sequence[str], *, target: Target | None = None) -> int:
 
 
 def _database_reachable(target: Target, verb: str) -> None:
-    if not target.is_local:
+    """A stage's database is in its isolated subnets: a verb that reads it runs on a host there,
+    told where it is (``DATABASE_HOST`` and ``DATABASE_SECRET_ARN`` from the stack outputs)."""
+    if not target.is_local and not (
+        os.environ.get("DATABASE_URL") or os.environ.get("DATABASE_HOST")
+    ):
         raise OpsError(
             f"{verb} reads the database, which a stage keeps in its isolated subnets: run it"
-            " there with DATABASE_URL set and STAGE unset (docs/operations/runbooks/)"
+            " from a host there, with DATABASE_HOST, DATABASE_NAME and DATABASE_SECRET_ARN"
+            " set (docs/operations/runbooks/rebuild-vector-index.md)"
         )
 
 
-def _pascal(name: str) -> str:
-    from infra.components.naming import pascal
-
-    return pascal(name)
-
-
-def _queues(target: Target) -> list[str]:
+def _queues() -> list[str]:
     from functions.registry import discover
 
     return [trigger.queue for _, trigger in discover().queues]

@@ -137,6 +137,9 @@ class StatefulStack(cdk.Stack):
         database = self.data.database
         cdk.CfnOutput(self, outputs.DATABASE_INSTANCE, value=database.instance.instance_identifier)
         cdk.CfnOutput(self, outputs.DATABASE_SECRET, value=database.secret.secret_arn)
+        cdk.CfnOutput(
+            self, outputs.DATABASE_ENDPOINT, value=database.instance.db_instance_endpoint_address
+        )
         if database.read_replica is not None:
             cdk.CfnOutput(
                 self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -105,6 +106,8 @@ def test_a_dead_lettered_message_is_redriven_and_then_processed(ops_stack, http,
         MessageBody=json.dumps(body),
         MessageAttributes={"request_id": {"DataType": "String", "StringValue": "req-redrive-1"}},
     )
+    assert ops(ops_stack, "dead-letters") == 0
+    assert re.search(r"^notifications\s+1$", capsys.readouterr().out, flags=re.M)
     # When the operator redrives the queue
     assert ops(ops_stack, "redrive", "notifications") == 0
     assert "redrove 1 message(s) to notifications; 0 left" in capsys.readouterr().out
@@ -328,3 +331,31 @@ def test_a_stuck_document_is_found_and_requeued(ops_stack, http, capsys):
     )
     ops(ops_stack, "stuck-documents")
     assert document_id not in capsys.readouterr().out
+
+
+def test_the_cli_runs_as_its_own_process_against_the_runner(ops_stack):
+    """`make stuck-documents` as an operator runs it: another process, with nothing of the
+    runner's environment, which finds its database by the runner's outputs.json."""
+    import os
+    import subprocess
+    import sys
+
+    from functions.registry import REPO_ROOT
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "DATABASE_", "REDIS_"))
+    }
+    env.update(LOCAL_STATE_DIR=str(ops_stack.config.state_dir), PYTHONPATH=str(REPO_ROOT), STAGE="")
+    done = subprocess.run(
+        [sys.executable, "-m", "ops", "stuck-documents"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert "document(s) stuck for over 30 min" in done.stdout

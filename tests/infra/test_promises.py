@@ -104,9 +104,14 @@ def test_everything_that_stores_data_is_encrypted(env):
     for queue in _all(env, "AWS::SQS::Queue").values():
         props = queue["Properties"]
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
-    (database,) = _all(env, "AWS::RDS::DBInstance").values()
+    instances = _all(env, "AWS::RDS::DBInstance").values()
+    (database,) = [d for d in instances if "SourceDBInstanceIdentifier" not in d["Properties"]]
     assert database["Properties"]["StorageEncrypted"] is True
     assert "KmsKeyId" in database["Properties"]
+    # prod's read replica is encrypted as its source is (CloudFormation takes no flag for it)
+    for replica in instances:
+        if "SourceDBInstanceIdentifier" in replica["Properties"]:
+            assert "PostgresInstance" in str(replica["Properties"]["SourceDBInstanceIdentifier"])
     (redis,) = _all(env, "AWS::ElastiCache::ReplicationGroup").values()
     assert redis["Properties"]["AtRestEncryptionEnabled"] is True
     assert redis["Properties"]["TransitEncryptionEnabled"] is True
@@ -150,8 +155,10 @@ def test_every_bucket_queue_and_topic_refuses_plain_http(env):
 
 
 def test_the_stores_accept_tls_only(env):
-    (parameters,) = _all(env, "AWS::RDS::DBParameterGroup").values()
-    assert parameters["Properties"]["Parameters"]["rds.force_ssl"] == "1"
+    groups = _all(env, "AWS::RDS::DBParameterGroup").values()  # prod: the replica's too
+    assert len(groups) == (2 if _is_prod(env) else 1)
+    for parameters in groups:
+        assert parameters["Properties"]["Parameters"]["rds.force_ssl"] == "1"
     (proxy,) = _all(env, "AWS::RDS::DBProxy").values()
     assert proxy["Properties"]["RequireTLS"] is True
     for function in env.functions().values():

@@ -240,5 +240,11 @@ def test_the_stacks_publish_what_the_ops_cli_reads(synthesized):
         assert outputs.bucket_name(bucket.name) in stateful
     for secret in synthesized.registry.secrets:
         assert outputs.secret_arn(secret.name) in stateful
-    for key in (outputs.DATABASE_INSTANCE, outputs.BACKUP_VAULT, outputs.BACKUP_ROLE):
+    for key in (
+        outputs.DATABASE_INSTANCE,
+        outputs.DATABASE_ENDPOINT,
+        outputs.DATABASE_SECRET,
+        outputs.BACKUP_VAULT,
+        outputs.BACKUP_ROLE,
+    ):
         assert key in stateful

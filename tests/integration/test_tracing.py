@@ -35,7 +35,7 @@ xray_recorder.configure(emitter=memory, sampling=False, context=Context(),
 patch(["pg8000", "botocore"])  # what Function.traced_modules names for these needs
 
 import boto3, redis
-from moto import mock_aws
+from botocore.stub import Stubber
 from sqlalchemy import create_engine, text
 from shared.platform.cache import trace_commands
 from shared.platform.observability import set_request_id
@@ -49,8 +49,10 @@ set_request_id("req-xray-1")
 with engine.connect() as connection:
     connection.execute(text("SELECT 1"))
 client.set("stratus:xray-test", "1", ex=5)
-with mock_aws():
-    boto3.client("sqs", region_name="us-east-1").list_queues()
+sqs = boto3.client("sqs", region_name="us-east-1")
+with Stubber(sqs) as stub:  # the call goes through the patched client, never the network
+    stub.add_response("list_queues", {"QueueUrls": []})
+    sqs.list_queues()
 xray_recorder.end_subsegment()
 xray_recorder.end_segment()
 print(json.dumps(memory.entities))
