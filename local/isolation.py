@@ -406,6 +406,20 @@ _inherited: list[Any] = []
 
 #: The needs whose functions call AWS through botocore (the others never make a session).
 AWS_KINDS = frozenset({"bucket", "queue", "secret", "email", "embeddings"})
+#: What the functions import lazily, on their first invocation (a Lambda imports only what its
+#: own path needs): the zygote imports it once for all its children. Measured per function.
+WARM_MODULES = (
+    "alembic.migration",  # the deploy job
+    "shared.tables",
+    "pgvector.sqlalchemy",
+    "argon2",  # passwords
+    "jwt",  # tokens
+    "cryptography.x509",
+    "boto3.dynamodb.conditions",  # Powertools' parameters
+    "aws_lambda_powertools.utilities.parameters",
+    "aws_lambda_powertools.utilities.batch",  # the workers
+    "aws_lambda_powertools.middleware_factory",
+)
 #: The AWS services whose models the zygote parses once for all its children.
 WARM_SERVICES = ("s3", "sqs", "secretsmanager", "ses")
 _loader: Any = None
@@ -417,7 +431,13 @@ def _warm() -> None:
     botocore's service models (kept in a loader each child's session reuses, as
     ``shared.platform.aws.renew`` does after a SnapStart restore). Nothing connects."""
     global _loader
+    import importlib
+
     import boto3
+
+    for module in WARM_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
     import pg8000  # noqa: F401
     from redis import Redis  # noqa: F401
     from redis.backoff import NoBackoff  # noqa: F401
