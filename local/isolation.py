@@ -409,6 +409,11 @@ AWS_KINDS = frozenset({"bucket", "queue", "secret", "email", "embeddings"})
 #: What the functions import lazily, on their first invocation (a Lambda imports only what its
 #: own path needs): the zygote imports it once for all its children. Measured per function.
 WARM_MODULES = (
+    "pg8000",
+    "sqlalchemy.dialects.postgresql.pg8000",
+    "redis",
+    "redis.backoff",
+    "redis.retry",
     "alembic.migration",  # the deploy job
     "shared.tables",
     "pgvector.sqlalchemy",
@@ -425,12 +430,16 @@ WARM_SERVICES = ("s3", "sqs", "secretsmanager", "ses")
 _loader: Any = None
 
 
-def _warm() -> None:
-    """What every child would otherwise import or parse on its first invocation, done once in
-    the zygote: the database driver and dialect, the ORM's mappers, the Redis client, and
-    botocore's service models (kept in a loader each child's session reuses, as
-    ``shared.platform.aws.renew`` does after a SnapStart restore). Nothing connects."""
+def warm() -> None:
+    """What every child would otherwise import or parse on its first invocation, done once: the
+    lazily imported modules (``WARM_MODULES``), the ORM's mappers, and botocore's service models
+    (kept in a loader each child's session reuses, as ``shared.platform.aws.renew`` does after a
+    SnapStart restore). Nothing connects. Once per process: the zygote runs it, and a process
+    that starts many runners (the test suites) runs it itself first, so that every zygote it
+    forks inherits the result instead of paying it again."""
     global _loader
+    if _loader is not None:
+        return
     import importlib
 
     import boto3
@@ -438,12 +447,6 @@ def _warm() -> None:
     for module in WARM_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
-    import pg8000  # noqa: F401
-    from redis import Redis  # noqa: F401
-    from redis.backoff import NoBackoff  # noqa: F401
-    from redis.retry import Retry  # noqa: F401
-    from sqlalchemy.dialects.postgresql import pg8000 as _dialect  # noqa: F401
-
     if "sqlalchemy.orm" in sys.modules:
         from sqlalchemy.orm import configure_mappers
 
@@ -463,16 +466,16 @@ def _adopt_warm_loader() -> None:
         aws.session()._session.register_component("data_loader", _loader)
 
 
-def _zygote_main(control: socket.socket, registry: Registry, warm: bool) -> None:
+def _zygote_main(control: socket.socket, registry: Registry, warm_up: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     # No death signal here: it would follow the runner's thread that forked the zygote, not the
     # runner. The zygote ends on EOF of its control socket, or when the runner kills it.
     _forget_inherited_state()
-    if warm:
+    if warm_up:
         with contextlib.suppress(Exception):
-            _warm()  # only saves time
+            warm()  # only saves time
     install_guard()
     # Everything imported so far is shared with every child: out of the collector's sight, so
     # that no collection in a child writes to (and so copies) every page of it.
