@@ -24,6 +24,7 @@ import contextlib
 import gc
 import os
 import pickle
+import select
 import signal
 import socket
 import struct
@@ -437,25 +438,47 @@ def warm() -> None:
     SnapStart restore). Nothing connects. Once per process: the zygote runs it, and a process
     that starts many runners (the test suites) runs it itself first, so that every zygote it
     forks inherits the result instead of paying it again."""
-    global _loader
+    for step in warm_steps():
+        step()
+
+
+def warm_steps() -> list[Callable[[], None]]:
+    """:func:`warm`, one step at a time (the zygote serves a child between two), none once
+    done."""
     if _loader is not None:
-        return
+        return []
     import importlib
+
+    def load(module: str) -> Callable[[], None]:
+        def step() -> None:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+
+        return step
+
+    def mappers() -> None:
+        if "sqlalchemy.orm" in sys.modules:
+            from sqlalchemy.orm import configure_mappers
+
+            with contextlib.suppress(Exception):
+                configure_mappers()
 
     import boto3
 
-    for module in WARM_MODULES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-    if "sqlalchemy.orm" in sys.modules:
-        from sqlalchemy.orm import configure_mappers
-
-        with contextlib.suppress(Exception):
-            configure_mappers()
     session: Any = boto3.Session(region_name="us-east-1")  # the stubs type each service
-    for service in WARM_SERVICES:
-        session.client(service, endpoint_url="http://127.0.0.1:9")  # built, never called
-    _loader = session._session.get_component("data_loader")
+
+    def build(service: str) -> Callable[[], None]:
+        def step() -> None:
+            session.client(service, endpoint_url="http://127.0.0.1:9")  # built, never called
+
+        return step
+
+    def keep() -> None:
+        global _loader
+        _loader = session._session.get_component("data_loader")
+
+    steps = [load(module) for module in WARM_MODULES] + [mappers]
+    return [*steps, *(build(service) for service in WARM_SERVICES), keep]
 
 
 def _adopt_warm_loader() -> None:
@@ -473,15 +496,18 @@ def _zygote_main(control: socket.socket, registry: Registry, warm_up: bool) -> N
     # No death signal here: it would follow the runner's thread that forked the zygote, not the
     # runner. The zygote ends on EOF of its control socket, or when the runner kills it.
     _forget_inherited_state()
-    if warm_up:
-        with contextlib.suppress(Exception):
-            warm()  # only saves time
     install_guard()
-    # Everything imported so far is shared with every child: out of the collector's sight, so
-    # that no collection in a child writes to (and so copies) every page of it.
-    gc.collect()
-    gc.freeze()
+    # The warm-up runs between requests: a child asked for now (the deploy job, at start) is
+    # forked at once, and pays for what is not warm yet itself.
+    steps = warm_steps() if warm_up else []
+    if not steps:
+        _freeze()
     while True:
+        while steps and not select.select([control], [], [], 0)[0]:
+            with contextlib.suppress(Exception):  # only saves time
+                steps.pop(0)()
+            if not steps:
+                _freeze()
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
         except OSError:
@@ -504,6 +530,13 @@ def _zygote_main(control: socket.socket, registry: Registry, warm_up: bool) -> N
                 os._exit(code)
         os.close(fds[0])
         control.send(struct.pack("!q", pid))
+
+
+def _freeze() -> None:
+    """Everything imported so far is shared with every child from now on: out of the collector's
+    sight, so that no collection in a child writes to (and so copies) every page of it."""
+    gc.collect()
+    gc.freeze()
 
 
 def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> None:
