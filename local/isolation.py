@@ -497,13 +497,15 @@ def _zygote_main(control: socket.socket, registry: Registry, warm_up: bool) -> N
     # runner. The zygote ends on EOF of its control socket, or when the runner kills it.
     _forget_inherited_state()
     install_guard()
-    # The warm-up runs between requests: a child asked for now (the deploy job, at start) is
-    # forked at once, and pays for what is not warm yet itself.
+    # The warm-up runs once the runner has started (it says WARM: no competing for the CPU with
+    # its start), between requests: a child asked for before is forked at once, and pays for
+    # what is not warm yet itself.
     steps = warm_steps() if warm_up else []
     if not steps:
         _freeze()
+    allowed = False
     while True:
-        while steps and not select.select([control], [], [], 0)[0]:
+        while allowed and steps and not select.select([control], [], [], 0)[0]:
             with contextlib.suppress(Exception):  # only saves time
                 steps.pop(0)()
             if not steps:
@@ -514,6 +516,9 @@ def _zygote_main(control: socket.socket, registry: Registry, warm_up: bool) -> N
             return
         if not message:
             return
+        if message == WARM:
+            allowed = True
+            continue
         spec: ChildSpec = pickle.loads(message)  # noqa: S301 - from the runner that forked us
         pid = os.fork()
         if pid == 0:
@@ -576,6 +581,8 @@ def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> Non
 #: laptop 20 parallel requests to one function would start 20 processes; past this many, an
 #: invocation waits for the first one free (its wait is not counted in its timeout).
 MAX_ENVIRONMENTS = 4
+#: What the runner tells its zygote once it has started: warm up now.
+WARM = b"warm"
 #: What a child sends once its init phase is over; Lambda's limit on that phase.
 READY = "ready"
 INIT_TIMEOUT_SECONDS = 10
@@ -659,6 +666,12 @@ class Zygote:
             theirs.close()
         return Child(spec.name, pid, ours)
 
+    def warm_up(self) -> None:
+        """Let the zygote warm up now (see :func:`warm`), between the requests it serves."""
+        with self._lock:
+            if self._control is not None:
+                self._control.send(WARM)
+
     def stop(self) -> None:
         with self._lock:
             if self._control is not None:
@@ -701,6 +714,10 @@ class IsolatedInvoker:
 
     def start(self) -> None:
         self.zygote.start()
+
+    def warm_up(self) -> None:
+        """Once the runner has started: the zygote may warm up."""
+        self.zygote.warm_up()
 
     def stop(self) -> None:
         with self._lock:

@@ -150,6 +150,7 @@ class LocalRunner:
         self._reset_clients()
         self._run_deploy_jobs()
         if not self.serve:
+            self._started()
             return
         self._start_workers()
         gateway = Gateway(self.registry, extra_routes={}, invoker=self.invoke)
@@ -168,6 +169,11 @@ class LocalRunner:
             self._set_env({"APP_URL": self.url})
             self._reset_settings()
         self.http.start()
+        self._started()
+
+    def _started(self) -> None:
+        if self.isolation is not None:
+            self.isolation.warm_up()  # now that it competes with no part of the start
 
     def stop(self) -> None:
         self._stop.set()
