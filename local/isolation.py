@@ -24,6 +24,7 @@ import contextlib
 import gc
 import os
 import pickle
+import select
 import signal
 import socket
 import struct
@@ -408,33 +409,78 @@ _inherited: list[Any] = []
 
 #: The needs whose functions call AWS through botocore (the others never make a session).
 AWS_KINDS = frozenset({"bucket", "queue", "secret", "email", "embeddings"})
+#: What the functions import lazily, on their first invocation (a Lambda imports only what its
+#: own path needs): the zygote imports it once for all its children. Measured per function.
+WARM_MODULES = (
+    "pg8000",
+    "sqlalchemy.dialects.postgresql.pg8000",
+    "redis",
+    "redis.backoff",
+    "redis.retry",
+    "alembic.migration",  # the deploy job
+    "shared.tables",
+    "pgvector.sqlalchemy",
+    "argon2",  # passwords
+    "jwt",  # tokens
+    "cryptography.x509",
+    "boto3.dynamodb.conditions",  # Powertools' parameters
+    "aws_lambda_powertools.utilities.parameters",
+    "aws_lambda_powertools.utilities.batch",  # the workers
+    "aws_lambda_powertools.middleware_factory",
+)
 #: The AWS services whose models the zygote parses once for all its children.
 WARM_SERVICES = ("s3", "sqs", "secretsmanager", "ses")
 _loader: Any = None
 
 
-def _warm() -> None:
-    """What every child would otherwise import or parse on its first invocation, done once in
-    the zygote: the database driver and dialect, the ORM's mappers, the Redis client, and
-    botocore's service models (kept in a loader each child's session reuses, as
-    ``shared.platform.aws.renew`` does after a SnapStart restore). Nothing connects."""
-    global _loader
+def warm() -> None:
+    """What every child would otherwise import or parse on its first invocation, done once: the
+    lazily imported modules (``WARM_MODULES``), the ORM's mappers, and botocore's service models
+    (kept in a loader each child's session reuses, as ``shared.platform.aws.renew`` does after a
+    SnapStart restore). Nothing connects. Once per process: the zygote runs it, and a process
+    that starts many runners (the test suites) runs it itself first, so that every zygote it
+    forks inherits the result instead of paying it again."""
+    for step in warm_steps():
+        step()
+
+
+def warm_steps() -> list[Callable[[], None]]:
+    """:func:`warm`, one step at a time (the zygote serves a child between two), none once
+    done."""
+    if _loader is not None:
+        return []
+    import importlib
+
+    def load(module: str) -> Callable[[], None]:
+        def step() -> None:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+
+        return step
+
+    def mappers() -> None:
+        if "sqlalchemy.orm" in sys.modules:
+            from sqlalchemy.orm import configure_mappers
+
+            with contextlib.suppress(Exception):
+                configure_mappers()
+
     import boto3
-    import pg8000  # noqa: F401
-    from redis import Redis  # noqa: F401
-    from redis.backoff import NoBackoff  # noqa: F401
-    from redis.retry import Retry  # noqa: F401
-    from sqlalchemy.dialects.postgresql import pg8000 as _dialect  # noqa: F401
 
-    if "sqlalchemy.orm" in sys.modules:
-        from sqlalchemy.orm import configure_mappers
-
-        with contextlib.suppress(Exception):
-            configure_mappers()
     session: Any = boto3.Session(region_name="us-east-1")  # the stubs type each service
-    for service in WARM_SERVICES:
-        session.client(service, endpoint_url="http://127.0.0.1:9")  # built, never called
-    _loader = session._session.get_component("data_loader")
+
+    def build(service: str) -> Callable[[], None]:
+        def step() -> None:
+            session.client(service, endpoint_url="http://127.0.0.1:9")  # built, never called
+
+        return step
+
+    def keep() -> None:
+        global _loader
+        _loader = session._session.get_component("data_loader")
+
+    steps = [load(module) for module in WARM_MODULES] + [mappers]
+    return [*steps, *(build(service) for service in WARM_SERVICES), keep]
 
 
 def _adopt_warm_loader() -> None:
@@ -445,28 +491,36 @@ def _adopt_warm_loader() -> None:
         aws.session()._session.register_component("data_loader", _loader)
 
 
-def _zygote_main(control: socket.socket, registry: Registry, warm: bool) -> None:
+def _zygote_main(control: socket.socket, registry: Registry, warm_up: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     # No death signal here: it would follow the runner's thread that forked the zygote, not the
     # runner. The zygote ends on EOF of its control socket, or when the runner kills it.
     _forget_inherited_state()
-    if warm:
-        with contextlib.suppress(Exception):
-            _warm()  # only saves time
     install_guard()
-    # Everything imported so far is shared with every child: out of the collector's sight, so
-    # that no collection in a child writes to (and so copies) every page of it.
-    gc.collect()
-    gc.freeze()
+    # The warm-up runs once the runner has started (it says WARM: no competing for the CPU with
+    # its start), between requests: a child asked for before is forked at once, and pays for
+    # what is not warm yet itself.
+    steps = warm_steps() if warm_up else []
+    if not steps:
+        _freeze()
+    allowed = False
     while True:
+        while allowed and steps and not select.select([control], [], [], 0)[0]:
+            with contextlib.suppress(Exception):  # only saves time
+                steps.pop(0)()
+            if not steps:
+                _freeze()
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
         except OSError:
             return
         if not message:
             return
+        if message == WARM:
+            allowed = True
+            continue
         spec: ChildSpec = pickle.loads(message)  # noqa: S301 - from the runner that forked us
         pid = os.fork()
         if pid == 0:
@@ -483,6 +537,13 @@ def _zygote_main(control: socket.socket, registry: Registry, warm: bool) -> None
                 os._exit(code)
         os.close(fds[0])
         control.send(struct.pack("!q", pid))
+
+
+def _freeze() -> None:
+    """Everything imported so far is shared with every child from now on: out of the collector's
+    sight, so that no collection in a child writes to (and so copies) every page of it."""
+    gc.collect()
+    gc.freeze()
 
 
 def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> None:
@@ -526,6 +587,8 @@ def _child_main(spec: ChildSpec, sock: socket.socket, registry: Registry) -> Non
 #: laptop 20 parallel requests to one function would start 20 processes; past this many, an
 #: invocation waits for the first one free (its wait is not counted in its timeout).
 MAX_ENVIRONMENTS = 4
+#: What the runner tells its zygote once it has started: warm up now.
+WARM = b"warm"
 #: What a child sends once its init phase is over; Lambda's limit on that phase.
 READY = "ready"
 INIT_TIMEOUT_SECONDS = 10
@@ -609,6 +672,12 @@ class Zygote:
             theirs.close()
         return Child(spec.name, pid, ours)
 
+    def warm_up(self) -> None:
+        """Let the zygote warm up now (see :func:`warm`), between the requests it serves."""
+        with self._lock:
+            if self._control is not None:
+                self._control.send(WARM)
+
     def stop(self) -> None:
         with self._lock:
             if self._control is not None:
@@ -652,6 +721,10 @@ class IsolatedInvoker:
 
     def start(self) -> None:
         self.zygote.start()
+
+    def warm_up(self) -> None:
+        """Once the runner has started: the zygote may warm up."""
+        self.zygote.warm_up()
 
     def stop(self) -> None:
         with self._lock:

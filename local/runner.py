@@ -192,6 +192,7 @@ class LocalRunner:
         self._run_deploy_jobs()
         self._publish_outputs()
         if not self.serve:
+            self._started()
             return
         self._start_workers()
         gateway = Gateway(self.registry, extra_routes={}, invoker=self.invoke)
@@ -211,6 +212,11 @@ class LocalRunner:
             self._reset_settings()
         self.http.start()
         self._publish_outputs()
+        self._started()
+
+    def _started(self) -> None:
+        if self.isolation is not None:
+            self.isolation.warm_up()  # now that it competes with no part of the start
 
     def stop(self) -> None:
         self._stop.set()

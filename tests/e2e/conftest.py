@@ -12,6 +12,15 @@ from local.runner import LocalRunner, RunnerConfig
 from tests.support.log_scan import LogCollector, leaks
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_runner_parent() -> None:
+    """What each runner's zygote would import and parse (local/isolation.py), done once in this
+    process: the many runners of the suites then fork zygotes that are warm from the start."""
+    from local import isolation
+
+    isolation.warm()
+
+
 def start_runner(registry: Registry, config: RunnerConfig) -> LocalRunner:
     runner = LocalRunner(registry, config)
     try:
