@@ -111,6 +111,7 @@ def write(results: dict[str, Any]) -> None:
         bytecode="\n".join(bytecode) or "| (not measured in this run) | | |",
         verdict=verdict,
         layers=layers_table(),
+        costs=costs_table(results),
         run_seconds=results["seconds"].get("run", results["seconds"]["total"]),
         setup_seconds=results["seconds"].get("setup", 0.0),
         warm_phase_seconds=results["seconds"]["total"] - results["seconds"]["cold"],
@@ -122,6 +123,19 @@ def write(results: dict[str, Any]) -> None:
             raise SystemExit(f"{DOC} has no {MARKER!r} section: not overwriting it")
         rest = old[old.index(MARKER) :]
     DOC.write_text(text + "\n" + rest)
+
+
+def costs_table(results: dict[str, Any]) -> str:
+    """Where the run's time went: each kind of task, summed (wall and the probes' own CPU)."""
+    costs = results["seconds"].get("costs") or {}
+    if not costs:
+        return ""
+    rows = ["| work | wall, s (summed over tasks) | CPU, s (the probes' own) |", "|---|---:|---:|"]
+    for what, c in costs.items():
+        if what.startswith(("warm http", "warm queue", "warm schedule", "warm authorizer")):
+            continue  # the same warm probes by kind: the variants' rows cover them
+        rows.append(f"| {what} | {c['wall']:,.0f} | {c['cpu']:,.0f} |")
+    return "\n".join(rows)
 
 
 def layers_table() -> str:

@@ -41,6 +41,7 @@ class Fixtures:
         self._admin: Account | None = None
         self._document: str | None = None
         self._notification: str | None = None
+        self._password_hash: str | None = None
 
     # ---- calls ------------------------------------------------------------------------------
 
@@ -91,37 +92,48 @@ class Fixtures:
     # ---- accounts -------------------------------------------------------------------------------
 
     def account(self, role: str = "member") -> Account:
-        """A new account with ``role``, logged in, with the authorizer's context for its token."""
+        """A new account with ``role``, logged in, with the authorizer's context for its token.
+
+        Made in the database as registering makes it, with one password hash computed once for
+        every account (an Argon2 hash costs a tenth of a second and more: making hundreds of
+        fresh accounts that way was the run's largest cost, and none of it is measured)."""
+        from shared.platform import db
+        from shared.users import repository
+        from shared.users.models import User
+
         email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
-        created = self.call(
-            "auth-register",
-            self.http("auth-register", body={"email": email, "password": PASSWORD, "name": "B"}),
-        )
-        user_id = self._body(created)["id"]
-        if role != "member":
-            self.call(
-                "users-update",
-                self.http(
-                    "users-update",
-                    account=self.admin,
-                    params={"id": user_id},
-                    body={"role": role},
-                ),
-            )
+        with db.session_scope() as session:
+            user = User(email=email, name="B", password_hash=self.password_hash, role=role)
+            repository.add(session, user)
+            session.flush()
+            user_id = str(user.id)
         return self.login(email, user_id)
 
+    @property
+    def password_hash(self) -> str:
+        if self._password_hash is None:
+            from shared.auth.passwords import hash_password
+
+            self._password_hash = hash_password(PASSWORD)
+        return self._password_hash
+
     def login(self, email: str, user_id: str) -> Account:
-        tokens = self._body(
-            self.call(
-                "auth-login", self.http("auth-login", body={"email": email, "password": PASSWORD})
-            )
-        )
+        """A new session of the account, as the login route issues it (without verifying the
+        password again: the login route's own calls are measured, these only need tokens)."""
+        from shared.auth.service import issue_session
+        from shared.platform import db
+        from shared.users.models import User
+
+        with db.session_scope() as session:
+            user = session.get(User, uuid.UUID(user_id))
+            assert user is not None and user.email == email
+            pair = issue_session(session, user)
         return Account(
             user_id,
             email,
-            tokens["access_token"],
-            tokens["refresh_token"],
-            self.authorize(tokens["access_token"]),
+            pair.access_token,
+            pair.refresh_token,
+            self.authorize(pair.access_token),
         )
 
     def authorize(self, token: str) -> dict[str, Any]:
