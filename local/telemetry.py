@@ -43,9 +43,11 @@ class InvocationKeys(logging.Filter):
         return True
 
 
-def start_log_file(path: Path) -> logging.Handler:
+def start_log_file(path: Path, *, fresh: bool = True) -> logging.Handler:
     """Write every log line of the functions' logger (INFO and up) to ``path`` as JSON, keeping
-    the console at the level it had (``FUNCTION_LOG_LEVEL``)."""
+    the console at the level it had (``FUNCTION_LOG_LEVEL``): a new file (``fresh``, the
+    runner's, once per run), or appended to (a function's own process: its lines join the
+    runner's whole, O_APPEND)."""
     from shared.platform.observability import logger
 
     console = logger.registered_handler
@@ -53,7 +55,7 @@ def start_log_file(path: Path) -> logging.Handler:
         console.setLevel(logger.log_level)
     if not any(isinstance(f, InvocationKeys) for f in console.filters):
         console.addFilter(InvocationKeys())
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")  # this run's lines
+    handler = logging.FileHandler(path, mode="w" if fresh else "a", encoding="utf-8")
     handler.addFilter(InvocationKeys())
     handler.setFormatter(logger.registered_formatter)
     handler.setLevel(logging.INFO)
@@ -289,7 +291,7 @@ def start_in_child(telemetry: ChildTelemetry) -> None:
 
     metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", metrics.namespace)
     logger.registered_handler.setLevel(telemetry.console_level)
-    start_log_file(Path(telemetry.log_path))
+    start_log_file(Path(telemetry.log_path), fresh=False)
     install()
     sink = open(telemetry.metrics_path, "a", encoding="utf-8")  # noqa: SIM115 - the process's life
     lock = threading.Lock()

@@ -9,7 +9,7 @@ import pytest
 
 from functions.registry import Registry, discover
 from local.runner import LocalRunner, RunnerConfig
-from tests.support.log_scan import LogCollector, leaks
+from tests.support.log_scan import RUNNER_LOGS, LogCollector, leaks
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,6 +22,9 @@ def warm_runner_parent() -> None:
 
 
 def start_runner(registry: Registry, config: RunnerConfig) -> LocalRunner:
+    from local import outputs
+
+    RUNNER_LOGS.append(config.state_dir / outputs.LOG_NAME)  # for the log scan
     runner = LocalRunner(registry, config)
     try:
         runner.start()
@@ -105,7 +108,7 @@ def log_scan() -> Iterator[LogCollector]:
     ``tests/e2e/test_hostile_input.py`` also scans what was collected up to its end."""
     collector = LogCollector()
     yield collector
-    found = leaks(collector.lines)
+    found = leaks(collector.everything())
     assert not found, f"{len(found)} log lines leak secrets or personal data:\n" + "\n".join(
         found[:20]
     )

@@ -14,7 +14,7 @@ import re
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -640,7 +640,13 @@ def run_maintenance(client: httpx.Client) -> dict:
     return response.json()["result"]
 
 
-CLEANED = ("refresh_tokens", "reset_tokens", "revoked_tokens", "abandoned_documents")
+CLEANED = (
+    "refresh_tokens",
+    "reset_tokens",
+    "revoked_tokens",
+    "abandoned_documents",
+    "stalled_webhook_attempts",
+)
 
 
 def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack):
@@ -788,14 +794,20 @@ def test_maintenance_removes_exactly_what_expired_or_was_abandoned(client, stack
 
 
 @pytest.fixture
-def info_logs(log_lines) -> Iterator[Callable[[], list[dict]]]:
-    """The functions' JSON log lines, with INFO let through for the test."""
-    from shared.platform.observability import logger
+def info_logs(stack) -> Callable[[], list[dict]]:
+    """The functions' JSON log lines from INFO up: the runner's function log, where each
+    function's own process writes them (local/telemetry.py)."""
+    import json
 
-    level = logger.log_level
-    logger.setLevel("INFO")
-    yield log_lines
-    logger.setLevel(level)
+    from local import outputs
+
+    path = stack.config.state_dir / outputs.LOG_NAME
+
+    def lines() -> list[dict]:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+    return lines
 
 
 def test_one_request_id_from_the_request_to_the_worker(client, info_logs):

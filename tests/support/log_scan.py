@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from pathlib import Path
 
 from tests.support.api import ADMIN_PASSWORD, PASSWORD
 
@@ -35,6 +36,12 @@ def leaks(lines: list[str]) -> list[str]:
     return found
 
 
+#: The function logs of the runners the e2e suites start (``<state dir>/functions.log``): with
+#: each function in its own processes (local/isolation.py), their lines are written there, not
+#: through this process's loggers.
+RUNNER_LOGS: list[Path] = []
+
+
 class LogCollector(logging.Handler):
     """A handler keeping every record it sees, formatted as its logger's own handler would (the
     functions' Powertools JSON) or plainly, message and exception text included."""
@@ -51,6 +58,14 @@ class LogCollector(logging.Handler):
             text = f"{record.getMessage()} {record.exc_text or ''}"
         with self._guard:
             self.lines.append(text)
+
+    def everything(self) -> list[str]:
+        """What this process logged, and every line of the runners' function logs."""
+        lines = list(self.lines)
+        for path in RUNNER_LOGS:
+            if path.exists():
+                lines.extend(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        return lines
 
     def install(self) -> None:
         """Collect from the root logger and from the functions' logger (which may not
