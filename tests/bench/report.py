@@ -100,7 +100,7 @@ def write(results: dict[str, Any]) -> None:
         warm=a["warm"],
         baseline_warm=a["baseline_warm"],
         consuming=a["consuming_calls"],
-        bytecode_runs=a.get("bytecode_runs", a["runs"]),
+        bytecode_runs=min(a["runs"], a.get("bytecode_runs", a["runs"])),
         warm_seconds=a.get("warm_seconds", 0),
         parallel=a["parallel"],
         floor_pass=_f(floors.get("python -c pass", {}).get("cpu_ms")),
