@@ -50,7 +50,7 @@ from functions.registry import Entry, Registry
 from local.invoke import Invocation, invoke, report
 from local.telemetry import ChildTelemetry
 from shared.platform.declare import NAMED_KINDS, NEED_SETTINGS, Access
-from shared.platform.settings import Cors, Settings, env_name
+from shared.platform.settings import Cors, Limits, Settings, env_name
 
 #: The process basics a child keeps from the runner (Lambda sets its own PATH, LANG, TZ...).
 OS_VARIABLES = (
@@ -92,13 +92,14 @@ def function_label(entry: Entry) -> str:
 
 
 def settings_classes(entry: Entry) -> tuple[type[Settings], ...]:
-    """The settings the function reads: its own, those its needs imply, and the frontend's
-    origin for an HTTP function (the CDK app sets ``FRONTEND_ORIGIN`` on those only)."""
+    """The settings the function reads: its own, those its needs imply, and for an HTTP
+    function the frontend's origin (the CDK app sets ``FRONTEND_ORIGIN`` on those only) and the
+    product limits its transport reads (the rate limit per caller)."""
     fn = entry.function
     classes: list[type[Settings]] = [fn.settings]
     classes += [NEED_SETTINGS[kind] for kind in sorted(fn.need_kinds) if kind in NEED_SETTINGS]
     if fn.kind == "http":
-        classes.append(Cors)
+        classes += [Cors, Limits]
     return tuple(dict.fromkeys(classes))
 
 

@@ -264,8 +264,9 @@ class LocalRunner:
         names: dict[tuple[str, str], str] = {}
         for name, physical in self.provisioned.buckets.items():
             names[("bucket", physical)] = name
-        for name in self.provisioned.queue_urls:
+        for name, url in self.provisioned.queue_urls.items():
             names[("queue", physical_name(name))] = name
+            names[("queue", url.rsplit("/", 1)[-1])] = name  # a FIFO queue's ends in .fifo
         for name, arn in self.provisioned.secret_arns.items():
             names[("secret", arn)] = name
             names[("secret", physical_name(name))] = name

@@ -28,6 +28,17 @@ def _layer_ids(synth: Synthesized) -> dict[str, str]:
     return ids
 
 
+def _layer_named(by_id: dict[str, str], ref: str) -> str:
+    """The layer a ``Ref`` names: its logical id, or in a nested stack the parameter CDK passes
+    it through (``referenceto<stack path><construct path><hash>Ref``: the logical id without
+    its own 8-character hash)."""
+    if ref in by_id:
+        return by_id[ref]
+    path = ref.removesuffix("Ref")[:-8]
+    (name,) = [name for logical_id, name in by_id.items() if path.endswith(logical_id[:-8])]
+    return name
+
+
 def test_each_function_gets_the_shared_layer_and_only_the_package_layers_it_imports(synthesized):
     # Given the synthesized dev app and the layers it publishes
     ids = _layer_ids(synthesized)
@@ -37,14 +48,18 @@ def test_each_function_gets_the_shared_layer_and_only_the_package_layers_it_impo
     for entry in synthesized.registry:
         _, function = synthesized.function(entry.name)
         refs = [layer["Ref"] for layer in function["Properties"]["Layers"]]
-        attached[entry.name] = [by_id[r] for r in refs]
+        attached[entry.name] = [_layer_named(by_id, ref) for ref in refs]
         # Then every function has the shared layer first, and a package layer exactly when its
         # code (the handler's imports, and shared/ behind them) can import that package
         reached = packages_reached(entry.folder)
         expected = ["shared"] + [p.name for p in PACKAGE_LAYERS if p.module in reached]
         assert attached[entry.name] == expected, entry.name
-    # And that is pypdf for the ingest worker alone, alembic for the migrate job alone
-    assert [n for n, layers in attached.items() if "pdf-layer" in layers] == ["documents-ingest"]
+    # And that is pypdf for the ingest worker and the maintenance job (which re-queues or
+    # fails stuck documents through the ingest module) alone, alembic for the migrate job alone
+    assert [n for n, layers in attached.items() if "pdf-layer" in layers] == [
+        "documents-ingest",
+        "system-maintenance",
+    ]
     assert [n for n, layers in attached.items() if "migrations-layer" in layers] == [
         "system-migrate"
     ]
