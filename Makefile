@@ -18,8 +18,9 @@ PY := .venv/bin/python
 unexport PYTHONDONTWRITEBYTECODE
 ENV ?= dev
 PYTEST := $(PY) -m pytest
-# `make test JOBS=2` spreads the suites over pytest-xdist workers (the CDK suite stays on one).
-JOBS ?= 1
+# `make test` spreads the suites over JOBS pytest-xdist workers (the CDK suite stays on one);
+# JOBS=1 runs them in this process, in order.
+JOBS ?= 2
 
 .PHONY: help install local test admin lint format typecheck unit integration infra e2e layer synth invoke events openapi bench bench-vectors eval load clean webhook-listen web web-install web-build web-check client client-check browser fuzz
 

@@ -205,12 +205,12 @@ def _ingest_claimed(document: Document) -> Outcome:
         _fail(document, str(exc), etag=stored.etag if stored else None)
         logger.info("Document failed to parse", extra={"document_id": str(document.id)})
         return "failed"
-    except Exception:
+    except Exception as exc:
         if document.ingest_attempts >= TIMING.max_attempts:
             # The last receive of the message: end it here rather than leave it to the DLQ
             _fail(document, SPENT.format(attempts=document.ingest_attempts))
-            logger.exception(
-                "Document failed on its last attempt", extra={"document_id": str(document.id)}
+            observability.log_failure(
+                "Document failed on its last attempt", exc, document_id=str(document.id)
             )
             return "failed"
         _set_status(document.id, "queued")  # let the retry claim it again

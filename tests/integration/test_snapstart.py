@@ -226,6 +226,7 @@ def test_in_lambda_every_snapstart_function_registers_its_hooks(name):
         "REDIS_URL": "redis://127.0.0.1:1/0",
         "UPLOADS_BUCKET": "uploads",
         "NOTIFICATIONS_QUEUE_URL": "http://127.0.0.1:1/queue/notifications",
+        "WEBHOOKS_QUEUE_URL": "http://127.0.0.1:1/queue/webhooks",
         "SIGNING_KEYS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:signing",
         "ADMIN_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:admin",
     }

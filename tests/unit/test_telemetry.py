@@ -21,6 +21,9 @@ def _families(text: str) -> dict:
 def test_a_rate_limited_request_is_counted_in_the_emf_it_prints(
     monkeypatch, lambda_context, capsys
 ):
+    from shared.platform.observability import metrics
+
+    metrics.clear_metrics()  # what earlier tests added with metrics off is never flushed
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     _refuse(monkeypatch, allowed=False)
     response = limited.handler(event_for("GET", "/limited"), lambda_context)
