@@ -108,6 +108,13 @@ def write(results: dict[str, Any]) -> None:
         floor_boto=_f(floors.get("python -c 'import boto3'", {}).get("cpu_ms")),
         floor_boto_wall=_f(floors.get("python -c 'import boto3'", {}).get("wall_ms")),
         table="\n".join(table(results)),
+        unmeasured=(
+            "Not measured in this run (no success-path scenario and baselines yet): "
+            + ", ".join(f"`{n}`" for n in results.get("unmeasured", []))
+            + "."
+            if results.get("unmeasured")
+            else "Every function was measured."
+        ),
         bytecode="\n".join(bytecode) or "| (not measured in this run) | | |",
         verdict=verdict,
         layers=layers_table(),
