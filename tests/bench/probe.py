@@ -1,11 +1,14 @@
 """What the benchmark runs in its child processes: ``python -m tests.bench.probe <mode> ...``.
 
 ``cold``: a fresh process that loads one variant's handler and serves one event, the part of a
-cold start our code controls; the parent times it from outside (wall, and CPU from the child's
-own rusage). ``warm``: loads the handler, then (Stratus functions) primes it as before a
-SnapStart snapshot and forks: the child runs the after-restore hooks and serves its first event
-(the restore estimate), then the warm calls with real I/O, then the same route with its I/O
-stubbed (the transport's own overhead). Results go to stdout as one JSON line.
+cold start our code controls. It measures itself at its first response: wall from the moment
+the parent spawned it (``BENCH_SPAWNED_AT``, the system-wide monotonic clock), CPU its own
+rusage; the interpreter's teardown, which no caller waits for, is left out. Given a warm plan
+(a baseline's first fresh process), the same process goes on with the warm calls of each route
+in the plan. ``warm`` (Stratus functions): loads the handler, primes it as before a SnapStart
+snapshot and forks: the child runs the after-restore hooks and serves its first event (the
+restore estimate), then the warm calls. Warm calls: first with real I/O, then the same route
+with its I/O stubbed (the transport's own overhead). Results go to stdout as one JSON line.
 """
 
 from __future__ import annotations
@@ -62,13 +65,36 @@ def call(handler: Handler, name: str, event: dict[str, Any]) -> Any:
     return result
 
 
+def _cpu_ms() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
 def cold(argv: list[str]) -> int:
-    variant, name, kind, traced, handler_file, event_file = argv
+    """One fresh process's cold start; then, given a plan file (``[{"name", "events",
+    "calls", "seconds"}]``), the warm calls of every route in it, in this process."""
+    variant, name, kind, traced, handler_file, event_file, *plan_file = argv
+    spawned = float(os.environ["BENCH_SPAWNED_AT"])
     with open(event_file) as fh:
         event = json.load(fh)
     asyncio.set_event_loop(asyncio.new_event_loop())
     handler, _ = load(variant, name, kind, traced, handler_file)
     call(handler, name, event)
+    out: dict[str, Any] = {
+        "cold_wall_ms": (time.monotonic() - spawned) * 1000,
+        "cold_cpu_ms": _cpu_ms(),
+    }
+    if plan_file:
+        with open(plan_file[0]) as fh:
+            plan = json.load(fh)
+        out["warm"] = {}
+        for route in plan:
+            with open(route["events"]) as fh:
+                events = [json.loads(line) for line in fh if line.strip()]
+            out["warm"][route["name"]] = _run_warm(
+                handler, route["name"], events, route["calls"], route["seconds"]
+            )
+    print(json.dumps(out))
     return 0
 
 
@@ -141,46 +167,45 @@ def stubbed_io(handler: Handler, name: str, event: dict[str, Any]) -> Iterator[N
 
 
 def warm(argv: list[str]) -> int:
+    """A Stratus function primed as before a SnapStart snapshot, then forked: the copy runs
+    the after-restore hooks and serves its first event (the restore estimate), then the warm
+    calls."""
     variant, name, kind, traced, handler_file, events_file, calls, seconds = argv
     with open(events_file) as fh:
         events = [json.loads(line) for line in fh if line.strip()]
     asyncio.set_event_loop(asyncio.new_event_loop())
     handler, function = load(variant, name, kind, traced, handler_file)
-    out: dict[str, Any] = {}
-    if function is not None:
-        from shared.platform import snapstart
+    from shared.platform import snapstart
 
-        function.prime()
-        read, write = os.pipe()
-        child = os.fork()
-        if child:
-            os.close(write)
-            os.waitpid(child, 0)
-            data = b""
-            while chunk := os.read(read, 65536):
-                data += chunk
-            print(data.decode() or json.dumps({"error": "restored copy failed"}))
-            return 0
-        os.close(read)
-        try:
-            before = resource.getrusage(resource.RUSAGE_SELF)
-            started = time.perf_counter()
-            snapstart.renew()
-            call(handler, name, events[0])
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            out["restore_wall_ms"] = (time.perf_counter() - started) * 1000
-            out["restore_cpu_ms"] = (
-                after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-            ) * 1000
-            out.update(_run_warm(handler, name, events[1:], int(calls), float(seconds)))
-        except BaseException as exc:
-            out = {"error": f"{type(exc).__name__}: {exc}"}
-        os.write(write, json.dumps(out).encode())
-        os._exit(0)
-    call(handler, name, events[0])
-    out.update(_run_warm(handler, name, events[1:], int(calls), float(seconds)))
-    print(json.dumps(out))
-    return 0
+    function.prime()
+    read, write = os.pipe()
+    if child := os.fork():
+        os.close(write)
+        os.waitpid(child, 0)
+        data = b""
+        while chunk := os.read(read, 65536):
+            data += chunk
+        if not data:
+            raise SystemExit(f"{name}: the restored copy failed")
+        result = json.loads(data)
+        if "error" in result:
+            raise SystemExit(f"{name}: {result['error']}")
+        print(data.decode())
+        return 0
+    os.close(read)
+    out: dict[str, Any] = {}
+    try:
+        before = _cpu_ms()  # the child's own: rusage starts again at the fork
+        started = time.perf_counter()
+        snapstart.renew()
+        call(handler, name, events[0])
+        out["restore_wall_ms"] = (time.perf_counter() - started) * 1000
+        out["restore_cpu_ms"] = _cpu_ms() - before
+        out.update(_run_warm(handler, name, events[1:], int(calls), float(seconds)))
+    except BaseException as exc:
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    os.write(write, json.dumps(out).encode())
+    os._exit(0)
 
 
 def _run_warm(

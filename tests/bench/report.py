@@ -102,6 +102,7 @@ def write(results: dict[str, Any]) -> None:
         consuming=a["consuming_calls"],
         bytecode_runs=min(a["runs"], a.get("bytecode_runs", a["runs"])),
         warm_seconds=a.get("warm_seconds", 0),
+        baseline_warm_seconds=a.get("baseline_warm_seconds", a.get("warm_seconds", 0)),
         parallel=a["parallel"],
         floor_pass=_f(floors.get("python -c pass", {}).get("cpu_ms")),
         floor_pass_wall=_f(floors.get("python -c pass", {}).get("wall_ms")),

@@ -109,10 +109,21 @@ def stores() -> Iterator[dict[str, str]]:
         shutil.rmtree(redis_dir, ignore_errors=True)
 
 
+#: A floor: a bare interpreter (and one import), measuring itself as ``probe.cold`` does.
+FLOOR = (
+    "import os, resource, time\n{statement}\n"
+    "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    'print(\'{{"cold_wall_ms": %f, "cold_cpu_ms": %f}}\' % ('
+    "(time.monotonic() - float(os.environ['BENCH_SPAWNED_AT'])) * 1000,"
+    " (u.ru_utime + u.ru_stime) * 1000))"
+)
+
+
 def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run a probe; its wall time and CPU time (its own rusage, whatever runs beside it) in
-    ms, and its stdout."""
+    """Run a probe; its whole wall time and CPU time (its own rusage, whatever runs beside it)
+    in ms, seen from outside (where a run's time goes), and its stdout (its own figures)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        env = {**env, "BENCH_SPAWNED_AT": repr(time.monotonic())}
         started = time.perf_counter()
         child = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(child.pid, 0)
@@ -187,7 +198,8 @@ class Bench:
         events: list[dict[str, Any]],
         *extra: str,
         env: dict[str, str] | None = None,
-    ) -> tuple[float, float, str]:
+    ) -> tuple[float, float, dict[str, Any]]:
+        """Run one probe; its wall and CPU seen from outside, and the figures it printed."""
         path = self.event_file(events)
         if mode == "cold":
             cold_event = self.events_dir / f"{uuid.uuid4().hex}.json"
@@ -206,17 +218,50 @@ class Bench:
             str(path),
             *extra,
         ]
-        return run_child(argv, env or self.env())
+        wall, cpu, out = run_child(argv, env or self.env())
+        return wall, cpu, json.loads(out.strip().splitlines()[-1])
 
-    def record(self, key: str, variant: str, wall: float, cpu: float) -> None:
+    def record(self, key: str, variant: str, figures: dict[str, Any]) -> None:
         with self.lock:
-            self.samples.setdefault(key, {}).setdefault(variant, []).append((wall, cpu))
+            self.samples.setdefault(key, {}).setdefault(variant, []).append(
+                (figures["cold_wall_ms"], figures["cold_cpu_ms"])
+            )
             self.loads.append(os.getloadavg()[0])
+
+    def warm_events(self, fx: Any, entry: Entry, *, restore: bool) -> list[dict[str, Any]]:
+        """One route's warm events: the first call of a restored copy (``restore``), the calls
+        with real I/O (one event, replayed, unless the route spends its data: fresh data per
+        call), and one to record the stubbed I/O from."""
+        from tests.bench.scenarios import CONSUMING, SCENARIOS
+
+        make = SCENARIOS[entry.name]
+        extra = 2 if restore else 1
+        if entry.name in CONSUMING:
+            return [make(fx) for _ in range(self.args.consuming_calls + extra)]
+        return [make(fx)] * (1 + extra)
+
+    def plan(self, fx: Any, entries: list[Entry]) -> str:
+        """A baseline's warm plan (``probe.cold``): every route's warm events and call counts."""
+        routes = [
+            {
+                "name": entry.name,
+                "events": str(self.event_file(self.warm_events(fx, entry, restore=False))),
+                "calls": self.args.baseline_warm,
+                "seconds": self.args.baseline_warm_seconds,
+            }
+            for entry in entries
+        ]
+        path = self.events_dir / f"plan-{uuid.uuid4().hex}.json"
+        path.write_text(json.dumps(routes))
+        return str(path)
 
     # ---- the run --------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        from tests.bench.scenarios import CONSUMING, SCENARIOS, Fixtures
+        """Phase one: every variant's fresh processes, alternated; a baseline's first fresh
+        process goes on with its warm calls (the lambdalith's with every route's). Phase two:
+        each Stratus function primed, forked (the restore estimate), then its warm calls."""
+        from tests.bench.scenarios import SCENARIOS, Fixtures
 
         fx = Fixtures(self.registry)
         started = time.perf_counter()
@@ -230,31 +275,57 @@ class Bench:
             events: Any = None,
             env: dict[str, str] | None = None,
             label: str | None = None,
+            plan: str | None = None,
         ) -> None:
             def task() -> None:
                 if isinstance(argv_or_entry, list):
-                    wall, cpu, _ = run_child(argv_or_entry, env or self.env())
+                    wall, cpu, out = run_child(argv_or_entry, env or self.env())
+                    figures = json.loads(out.strip().splitlines()[-1])
                 else:
-                    wall, cpu, _ = self.probe("cold", variant, argv_or_entry, events, env=env)
-                self.record(key, label or variant, wall, cpu)
+                    extra = (plan,) if plan else ()
+                    wall, cpu, figures = self.probe(
+                        "cold", variant, argv_or_entry, events, *extra, env=env
+                    )
+                self.record(key, label or variant, figures)
+                with self.lock:
+                    for route, result in figures.get("warm", {}).items():
+                        self.warm.setdefault(route, {})[variant] = result
                 group = "floor" if key == "floor" else label or variant
-                self.cost(f"cold {group}", wall / 1000, cpu / 1000)
+                self.cost(f"{'cold and warm' if plan else 'cold'} {group}", wall / 1000, cpu / 1000)
 
             futures.append(pool.submit(task))
 
         routes = [e for e in self.entries if e.kind == "http"]
         events_started, events_cpu = time.perf_counter(), time.thread_time()
         for run in range(self.args.runs):
-            submit("floor", "python -c pass", [sys.executable, "-c", "pass"])
-            submit("floor", "python -c 'import boto3'", [sys.executable, "-c", "import boto3"])
+            first_run = run == 0
+            if routes:
+                # the lambdalith is one function: one fresh process per run, its first request
+                # rotating over the routes; the first one then serves every route's warm calls
+                # (the longest task: submitted first)
+                first = routes[(run * 5) % len(routes)]
+                submit(
+                    "lambdalith",
+                    "lambdalith",
+                    first,
+                    [SCENARIOS[first.name](fx)],
+                    plan=self.plan(fx, routes) if first_run else None,
+                )
+            submit("floor", "python -c pass", [sys.executable, "-c", FLOOR.format(statement="")])
+            submit(
+                "floor",
+                "python -c 'import boto3'",
+                [sys.executable, "-c", FLOOR.format(statement="import boto3")],
+            )
             for entry in self.entries:
-                for variant in ("stratus", "powertools"):
-                    submit(entry.name, variant, entry, [SCENARIOS[entry.name](fx)])
-                if routes and entry is routes[len(routes) // 2]:
-                    # the lambdalith is one function: once per run, its first request rotating
-                    # over the routes
-                    first = routes[(run * 5) % len(routes)]
-                    submit("lambdalith", "lambdalith", first, [SCENARIOS[first.name](fx)])
+                submit(entry.name, "stratus", entry, [SCENARIOS[entry.name](fx)])
+                submit(
+                    entry.name,
+                    "powertools",
+                    entry,
+                    [SCENARIOS[entry.name](fx)],
+                    plan=self.plan(fx, [entry]) if first_run else None,
+                )
             if run >= self.args.bytecode_runs:
                 continue
             for name in self.args.bytecode_functions:
@@ -287,35 +358,17 @@ class Bench:
         warm_futures = []
         events_started, events_cpu = time.perf_counter(), time.thread_time()
         for entry in self.entries:
-            consuming = entry.name in CONSUMING
-            for variant in ("stratus", "powertools", "lambdalith"):
-                if variant == "lambdalith" and entry.kind != "http":
-                    continue
-                calls = self.args.warm if variant == "stratus" else self.args.baseline_warm
-                count = self.args.consuming_calls if consuming else 1
-                # first call (the restore estimate), the warm calls, one to record the stub
-                events = (
-                    [SCENARIOS[entry.name](fx) for _ in range(count + 2)]
-                    if consuming
-                    else [SCENARIOS[entry.name](fx)] * 3
-                )
+            events = self.warm_events(fx, entry, restore=True)
 
-                def task(
-                    entry: Entry = entry,
-                    variant: str = variant,
-                    events: list[dict[str, Any]] = events,
-                    calls: int = calls,
-                ) -> None:
-                    wall, cpu, out = self.probe(
-                        "warm", variant, entry, events, str(calls), str(self.args.warm_seconds)
-                    )
-                    self.cost(f"warm {variant}", wall / 1000, cpu / 1000)
-                    self.cost(f"warm {entry.kind}", wall / 1000, cpu / 1000)
-                    result = json.loads(out.strip().splitlines()[-1])
-                    with self.lock:
-                        self.warm.setdefault(entry.name, {})[variant] = result
+            def task(entry: Entry = entry, events: list[dict[str, Any]] = events) -> None:
+                extra = (str(self.args.warm), str(self.args.warm_seconds))
+                wall, cpu, result = self.probe("warm", "stratus", entry, events, *extra)
+                self.cost("restore and warm stratus", wall / 1000, cpu / 1000)
+                self.cost(f"warm {entry.kind}", wall / 1000, cpu / 1000)
+                with self.lock:
+                    self.warm.setdefault(entry.name, {})["stratus"] = result
 
-                warm_futures.append(pool.submit(task))
+            warm_futures.append(pool.submit(task))
         self.cost(
             "events and their data (main thread)",
             time.perf_counter() - events_started,
@@ -382,8 +435,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warm-seconds",
         type=float,
-        default=5.0,
-        help="at most this long of warm calls with real I/O per function and variant",
+        default=4.0,
+        help="at most this long of warm calls with real I/O per Stratus function",
+    )
+    parser.add_argument(
+        "--baseline-warm-seconds",
+        type=float,
+        default=2.0,
+        help="at most this long of warm calls with real I/O per baseline and route",
     )
     parser.add_argument("--no-docs", action="store_true", help="results.json only")
     parser.add_argument("functions", nargs="*")
