@@ -71,6 +71,15 @@ def get_embedder() -> Embedder:
     return LocalEmbedder(settings.embedding_dimensions)
 
 
+def prime() -> None:
+    """Before a SnapStart snapshot: create the embedder and, unless it is Bedrock's (embedding
+    is a call there), embed one text, so that the model file is read, its matrix converted and
+    the tokenizer run once in the snapshot rather than on a restored copy's first record."""
+    embedder = get_embedder()
+    if not isinstance(embedder, BedrockEmbedder):
+        embedder.embed(["snapstart priming"])
+
+
 def reset_embedder() -> None:
     """Forget the cached embedder (tests and the local runner change the environment)."""
     get_embedder.cache_clear()

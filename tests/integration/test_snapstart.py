@@ -104,6 +104,48 @@ def test_priming_opens_no_connection(monkeypatch, unused_port):
         reset_settings()
 
 
+@pytest.mark.parametrize(
+    ("embedder", "embeds"), [("static", 1), ("local", 1), ("bedrock", 0)]
+)
+def test_priming_loads_the_embedding_model_and_runs_it_once_without_a_call(
+    monkeypatch, unused_port, embedder, embeds
+):
+    # Given the search function, an embedder chosen, and every embedding counted
+    from shared import embeddings
+
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{unused_port}/none")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{unused_port}/0")
+    monkeypatch.setenv("EMBEDDER", embedder)
+    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "256")
+    reset_settings()
+    embeddings.reset_embedder()
+    calls: list[str] = []
+    for cls in (embeddings.StaticEmbedder, embeddings.LocalEmbedder, embeddings.BedrockEmbedder):
+        original = cls.embed
+
+        def counted(self, texts, _original=original, _name=cls.__name__):  # type: ignore[no-untyped-def]
+            calls.append(_name)
+            return _original(self, texts)
+
+        monkeypatch.setattr(cls, "embed", counted)
+    try:
+        # When it primes, as before a SnapStart snapshot
+        discover()["documents-search"].function.prime()
+
+        # Then the embedder it will use exists already, and ran once unless each run is a call
+        assert embeddings.get_embedder.cache_info().currsize == 1
+        assert len(calls) == embeds
+        prepared = embeddings.get_embedder()
+        assert type(prepared).__name__.lower().startswith(embedder)
+        if embeds:  # and it embeds as a fresh one would
+            assert prepared.embed(["an invoice"]) == type(prepared)(256).embed(["an invoice"])
+    finally:
+        embeddings.reset_embedder()
+        db.reset()
+        cache.reset()
+        reset_settings()
+
+
 @pytest.fixture
 def unused_port() -> int:
     from local.runner import free_port
