@@ -104,9 +104,7 @@ def test_priming_opens_no_connection(monkeypatch, unused_port):
         reset_settings()
 
 
-@pytest.mark.parametrize(
-    ("embedder", "embeds"), [("static", 1), ("local", 1), ("bedrock", 0)]
-)
+@pytest.mark.parametrize(("embedder", "embeds"), [("static", 1), ("local", 1), ("bedrock", 0)])
 def test_priming_loads_the_embedding_model_and_runs_it_once_without_a_call(
     monkeypatch, unused_port, embedder, embeds
 ):
