@@ -202,6 +202,9 @@ class Function:
     memory_mb: int = 512
     description: str = ""
     _instrumented: Callable[..., Any] | None = field(default=None, init=False, repr=False)
+    _snapshot_steps: list[Callable[[], object]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     @property
     def need_kinds(self) -> frozenset[str]:
@@ -284,10 +287,23 @@ class Function:
         """The Lambda entry point: settings validated, then the instrumented :meth:`invoke`."""
         return self.prepared()(event, context)
 
+    def before_snapshot(self, step: Callable[[], object]) -> Callable[[], object]:
+        """Add a priming step of the function's own, run by :meth:`prime` after the platform's:
+        work of its domain that depends neither on the caller nor on a connection (a model to
+        load). Returns ``step``, so it also works as a decorator."""
+        self._snapshot_steps.append(step)
+        return step
+
     def prime(self) -> None:
         """Before a SnapStart snapshot (``shared.platform.snapstart``): everything that depends
         neither on the caller nor on a connection. Subclasses add their transport's own."""
-        snapstart.prime([self.prepared, lambda: snapstart.prime_needs(self.need_kinds)])
+        snapstart.prime(
+            [
+                self.prepared,
+                lambda: snapstart.prime_needs(self.need_kinds),
+                *self._snapshot_steps,
+            ]
+        )
 
 
 #: The settings each kind of need implies; checked with the function's own (``validate``).

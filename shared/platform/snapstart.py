@@ -8,8 +8,8 @@ left behind is shared by every restored copy. So:
 - **before the snapshot** (:func:`prime`) a function does all the work that depends neither on
   the caller nor on a connection: its settings validated, its handler instrumented (and the
   tracer created where tracing is on), the modules and clients its declared needs imply
-  imported and built (the ORM's mappers configured, the boto3 clients made, the embedding
-  model loaded and run once), and whatever its
+  imported and built (the ORM's mappers configured, the boto3 clients made), the steps its
+  handler adds (``Function.before_snapshot``: the embedding model loaded), and whatever its
   kind adds (an HTTP function builds its FastAPI app and Mangum adapter and serves one
   synthetic request that touches no store). Nothing here opens a connection.
 - **after every restore** (:func:`renew`) it renews what must not be shared between restored
@@ -104,10 +104,6 @@ def prime_needs(need_kinds: Iterable[str]) -> None:
         from shared.platform import secrets
 
         secrets.prime()
-    if "embeddings" in kinds:
-        from shared import embeddings
-
-        embeddings.prime()
 
 
 def prime(steps: Iterable[Callable[[], object]]) -> None:

@@ -104,11 +104,12 @@ def test_priming_opens_no_connection(monkeypatch, unused_port):
         reset_settings()
 
 
+@pytest.mark.parametrize("name", ["documents-search", "documents-ingest"])
 @pytest.mark.parametrize(("embedder", "embeds"), [("static", 1), ("local", 1), ("bedrock", 0)])
 def test_priming_loads_the_embedding_model_and_runs_it_once_without_a_call(
-    monkeypatch, unused_port, embedder, embeds
+    monkeypatch, unused_port, name, embedder, embeds
 ):
-    # Given the search function, an embedder chosen, and every embedding counted
+    # Given a function that embeds, an embedder chosen, and every embedding counted
     from shared import embeddings
 
     monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{unused_port}/none")
@@ -128,7 +129,7 @@ def test_priming_loads_the_embedding_model_and_runs_it_once_without_a_call(
         monkeypatch.setattr(cls, "embed", counted)
     try:
         # When it primes, as before a SnapStart snapshot
-        discover()["documents-search"].function.prime()
+        discover()[name].function.prime()
 
         # Then the embedder it will use exists already, and ran once unless each run is a call
         assert embeddings.get_embedder.cache_info().currsize == 1

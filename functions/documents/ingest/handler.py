@@ -1,5 +1,6 @@
 """The ingest worker: S3 ObjectCreated → text → chunks → embeddings → vectors → ready."""
 
+from shared import embeddings
 from shared.documents.ingest import TIMING, S3Notification, ingest_notification
 from shared.platform.declare import DATABASE, EMBEDDINGS, VECTORS, bucket, queue
 from shared.platform.settings import IngestSettings
@@ -24,6 +25,8 @@ function = QueueWorker(
     ),
     settings=IngestSettings,
 )
+# Before a SnapStart snapshot: the embedding model read and run once (no call but Bedrock's).
+function.before_snapshot(embeddings.prime)
 
 
 @function.record_handler

@@ -1,5 +1,6 @@
 """POST /search: semantic search over the caller's own ready documents."""
 
+from shared import embeddings
 from shared.documents import service
 from shared.documents.schemas import SearchRequest, SearchResponse
 from shared.platform import db
@@ -14,6 +15,8 @@ function = HttpFunction(
     settings=ApiSettings,
     memory_mb=1024,
 )
+# Before a SnapStart snapshot: the embedding model read and run once (no call but Bedrock's).
+function.before_snapshot(embeddings.prime)
 
 
 @function.endpoint
