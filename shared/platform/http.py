@@ -8,6 +8,10 @@ response, plus the CORS headers when a frontend origin is configured (``FRONTEND
 
 from __future__ import annotations
 
+# Before anything imports FastAPI: its own models built on first use (``framework``).
+from shared.platform import framework  # noqa: F401
+
+# isort: split
 import base64
 import json
 import re
@@ -16,10 +20,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_type_hints
 
-from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Cookie, FastAPI, Header, Request
+from fastapi import Depends as Depends  # the handlers take FastAPI's names from here
+from fastapi import Query as Query
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
+from fastapi.responses import Response as Response
 from fastapi.routing import APIRoute
 from mangum import Mangum
 from pydantic import BeforeValidator

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from functions.grants import RUNTIME_TUNING
 from functions.registry import REPO_ROOT, Entry, discover
 
 OUT_DIR = REPO_ROOT / "build" / "bench"
@@ -46,6 +47,7 @@ TRACED_ENV = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "RATE_LIMIT_PER_MINUTE": "100000000",
+    **RUNTIME_TUNING,  # every function's, in AWS and in the local runner
 }
 
 

@@ -67,6 +67,7 @@ def test_health_function_is_made_the_standard_way(synthesized):
     assert env["POWERTOOLS_SERVICE_NAME"] == "system"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Stratus/dev"
     assert env["STAGE"] == "dev"
+    assert env["PYDANTIC_DISABLE_PLUGINS"] == "__all__"  # no entry-point scan at cold start
     # And it logs to its own log group, kept two weeks in dev
     log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = synthesized.resources(synthesized.api, "AWS::Logs::LogGroup")[log_group_id]

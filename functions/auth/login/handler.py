@@ -1,12 +1,10 @@
 """POST /auth/login: email and password for a token pair (or a browser session)."""
 
-from fastapi import Response
-
 from shared.auth import service
 from shared.auth.schemas import BrowserSession, LoginRequest, TokenPair
 from shared.platform import db
 from shared.platform.declare import DATABASE, secret
-from shared.platform.http import HttpFunction, SessionMode, refresh_cookie
+from shared.platform.http import HttpFunction, Response, SessionMode, refresh_cookie
 from shared.platform.settings import Signing, TokenSettings, get_settings
 
 function = HttpFunction(

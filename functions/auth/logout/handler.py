@@ -1,7 +1,5 @@
 """POST /auth/logout: end this session."""
 
-from fastapi import Response
-
 from shared.auth import service
 from shared.auth.schemas import LogoutRequest
 from shared.platform import db
@@ -11,6 +9,7 @@ from shared.platform.http import (
     CurrentPrincipal,
     HttpFunction,
     RefreshCookie,
+    Response,
     SessionMode,
 )
 from shared.platform.settings import ApiSettings

@@ -1,12 +1,10 @@
 """POST /auth/password: change the caller's password."""
 
-from fastapi import Response
-
 from shared.auth import service
 from shared.auth.schemas import PasswordChange
 from shared.platform import db
 from shared.platform.declare import DATABASE, queue
-from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import CurrentPrincipal, HttpFunction, Response
 from shared.platform.settings import ApiSettings
 
 function = HttpFunction(

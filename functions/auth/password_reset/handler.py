@@ -1,12 +1,10 @@
 """POST /auth/password-reset: ask for a reset token by email (202, whether or not it exists)."""
 
-from fastapi import Response
-
 from shared.auth import service
 from shared.auth.schemas import PasswordResetRequest
 from shared.platform import db
 from shared.platform.declare import DATABASE, queue
-from shared.platform.http import HttpFunction
+from shared.platform.http import HttpFunction, Response
 from shared.platform.settings import Cache, Database, Limits, Observability
 
 

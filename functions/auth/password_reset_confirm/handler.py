@@ -1,12 +1,10 @@
 """POST /auth/password-reset/confirm: set a new password with a reset token."""
 
-from fastapi import Response
-
 from shared.auth import service
 from shared.auth.schemas import PasswordResetConfirm
 from shared.platform import db
 from shared.platform.declare import DATABASE, queue
-from shared.platform.http import HttpFunction
+from shared.platform.http import HttpFunction, Response
 from shared.platform.settings import ApiSettings
 
 function = HttpFunction(

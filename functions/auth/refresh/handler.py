@@ -1,7 +1,5 @@
 """POST /auth/refresh: rotate a refresh token for a new token pair (or browser session)."""
 
-from fastapi import Response
-
 from shared.auth import service
 from shared.auth.schemas import BrowserSession, RefreshRequest, TokenPair
 from shared.platform import db
@@ -11,6 +9,7 @@ from shared.platform.http import (
     CLEARED_REFRESH_COOKIE,
     HttpFunction,
     RefreshCookie,
+    Response,
     SessionMode,
     refresh_cookie,
 )

@@ -2,12 +2,10 @@
 
 from uuid import UUID
 
-from fastapi import Response
-
 from shared.notifications import service
 from shared.platform import db
 from shared.platform.declare import DATABASE
-from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import CurrentPrincipal, HttpFunction, Response
 from shared.platform.settings import ApiSettings
 
 function = HttpFunction(

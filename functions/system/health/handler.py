@@ -2,10 +2,9 @@
 
 from typing import Annotated, Literal
 
-from fastapi import Depends
 from pydantic import BaseModel
 
-from shared.platform.http import HttpFunction
+from shared.platform.http import Depends, HttpFunction
 from shared.platform.settings import Observability, get_settings
 
 # No dependency calls, as the contract says: so no rate limiting (it lives in Redis) either.

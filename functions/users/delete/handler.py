@@ -2,11 +2,9 @@
 
 from uuid import UUID
 
-from fastapi import Response
-
 from shared.platform import db
 from shared.platform.declare import DATABASE, queue
-from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import CurrentPrincipal, HttpFunction, Response
 from shared.platform.settings import ApiSettings
 from shared.users import service
 

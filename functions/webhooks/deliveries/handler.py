@@ -3,11 +3,9 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Query
-
 from shared.platform import db
 from shared.platform.declare import DATABASE, secret
-from shared.platform.http import CurrentPrincipal, HttpFunction
+from shared.platform.http import CurrentPrincipal, HttpFunction, Query
 from shared.platform.settings import ListSettings
 from shared.webhooks import service
 from shared.webhooks.schemas import DeliveriesPage
