@@ -1,4 +1,9 @@
-"""The webhooks' tables: endpoints, the events they may receive, deliveries and attempts."""
+"""The webhooks' tables: endpoints, the events they may receive, deliveries and attempts.
+
+The foreign keys name ``User.id`` itself, not the string ``"users.id"``: importing this module
+registers the users' table too, which a flush needs to order the tables in a process that loaded
+nothing else of the users' (one function's handler: a 500 otherwise).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.platform.orm import Base, utcnow
+from shared.users.models import User
 
 
 class WebhookEndpoint(Base):
@@ -21,7 +27,7 @@ class WebhookEndpoint(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey(User.id, ondelete="CASCADE"), index=True
     )
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[list[str]] = mapped_column(ARRAY(String(32)))

@@ -5,18 +5,26 @@ context for it), ids that exist and belong to the caller, a fresh email to regis
 token not spent yet. :class:`Fixtures` makes that data through the real handlers (in process,
 against the runner's moto, Postgres and Redis); :data:`SCENARIOS` builds one event per call.
 Routes that consume what they are given (delete, logout, refresh, a password change, a reset)
-get fresh data for every event.
+get fresh data for every event. Webhooks are sent to a receiver the bench runs on loopback
+(:attr:`Fixtures.receiver`).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from functions.registry import Registry
+from functions.registry import REPO_ROOT, Registry
 from local.events import authorizer_event, http_event, queue_event, schedule_event
 from local.invoke import invoke
 
@@ -42,6 +50,10 @@ class Fixtures:
         self._document: str | None = None
         self._notification: str | None = None
         self._password_hash: str | None = None
+        self._receiver: str | None = None
+        self._shared_webhook: tuple[Account, str] | None = None
+        self._delivery_owner: Account | None = None
+        self._prepared_call: dict[str, Any] | None = None
 
     # ---- calls ------------------------------------------------------------------------------
 
@@ -202,6 +214,165 @@ class Fixtures:
             self._notification = self.notification()
         return self._notification
 
+    # ---- webhooks ------------------------------------------------------------------------------
+
+    @property
+    def receiver(self) -> str:
+        """The URL of the bench's webhook receiver: ``make webhook-listen``'s, in a process of
+        its own (the fixtures' work does not delay its answers) on a free loopback port,
+        answering 200 to every call.
+
+        The probes may connect to loopback only, and a loopback URL is what the local stage
+        allows with ``WEBHOOKS_ALLOW_LOOPBACK=1``, as ``make local`` and the end-to-end tests
+        turn it on. It is set here, before the first webhook call (the fixtures' own, in this
+        process, and every probe's: they inherit this environment)."""
+        if self._receiver is None:
+            from local.runner import free_port
+            from shared.platform.settings import reset_settings
+
+            port = free_port()
+            env = {k: v for k, v in os.environ.items() if k != "WEBHOOK_SECRET"}
+            listener = subprocess.Popen(
+                [sys.executable, "-m", "local.webhook_listen"],
+                env={**env, "WEBHOOK_PORT": str(port), "PYTHONPATH": str(REPO_ROOT)},
+                cwd=REPO_ROOT,
+                stdout=subprocess.DEVNULL,  # one line per call: never read, never full
+            )
+            atexit.register(_stop, listener)
+            _wait_for_port(port, listener)
+            os.environ["WEBHOOKS_ALLOW_LOOPBACK"] = "1"
+            reset_settings()
+            self._receiver = f"http://127.0.0.1:{port}/hook"
+        return self._receiver
+
+    def webhook(self, owner: Account) -> str:
+        """A new endpoint of ``owner`` for ``user.updated`` on :attr:`receiver` (registered
+        through the real handler): its id."""
+        created = self.call(
+            "webhooks-create",
+            self.http(
+                "webhooks-create",
+                account=owner,
+                body={"url": self.receiver, "events": ["user.updated"], "description": "Bench"},
+            ),
+        )
+        return str(self._body(created)["webhook"]["id"])
+
+    def _shared(self) -> tuple[Account, str]:
+        if self._shared_webhook is None:
+            owner = self.account()
+            webhook = self.webhook(owner)
+            for _ in range(3):
+                self.delivery(owner)
+            self._shared_webhook = owner, webhook
+        return self._shared_webhook
+
+    @property
+    def webhook_owner(self) -> Account:
+        """The owner of :attr:`shared_webhook`, made with it; not :attr:`member`, whose
+        changes (measured by other routes) would then emit events to it."""
+        return self._shared()[0]
+
+    @property
+    def shared_webhook(self) -> str:
+        """An endpoint of :attr:`webhook_owner` with three deliveries in its log."""
+        return self._shared()[1]
+
+    @property
+    def delivery_owner(self) -> Account:
+        """The account whose one endpoint receives the workers' deliveries (apart from
+        :attr:`shared_webhook`: the dispatcher locks its endpoint as the routes do)."""
+        if self._delivery_owner is None:
+            account = self.account()
+            self.webhook(account)
+            self._delivery_owner = account
+        return self._delivery_owner
+
+    def delivery(self, owner: Account) -> str:
+        """A new delivery to ``owner``'s endpoint, its first attempt due, as a change of the
+        account emits it (``shared.users.service``, in the change's transaction): its id."""
+        from sqlalchemy import select
+
+        from shared.platform import db
+        from shared.webhooks.events import emit
+        from shared.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+        user_id = uuid.UUID(owner.id)
+        data = {"user_id": owner.id, "role": "member", "is_active": True, "status": "updated"}
+        with db.session_scope() as session:
+            if emit(session, "user.updated", owner_id=user_id, data=data) != 1:
+                raise RuntimeError(f"the account {owner.id} has not exactly one webhook")
+            newest = session.scalars(
+                select(WebhookDelivery.id)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(WebhookEndpoint.user_id == user_id)
+                .order_by(WebhookDelivery.created_at.desc())
+                .limit(1)
+            ).one()
+        return str(newest)
+
+    def dispatched(self, owner: Account) -> str:
+        """A new delivery to ``owner``'s endpoint whose first attempt the real dispatcher
+        claimed, signed and handed to the sender (``sending``): its id."""
+        from shared.webhooks import delivery
+        from shared.webhooks.messages import Dispatch
+
+        delivery_id = self.delivery(owner)
+        what = delivery.dispatch(Dispatch(delivery_id=uuid.UUID(delivery_id), attempt=1))
+        if what != "sent":
+            raise RuntimeError(f"webhooks-dispatch of {delivery_id}: {what}")
+        return delivery_id
+
+    @property
+    def prepared_call(self) -> dict[str, Any]:
+        """The call the dispatcher prepared for the sender (its outbox row for
+        ``webhook-send``: the approved loopback address, the signed headers, the body), valid
+        for an hour rather than the dispatcher's five minutes: the bench makes its events long
+        before it sends them, and the sender makes no call past ``not_after``."""
+        if self._prepared_call is None:
+            from sqlalchemy import select
+
+            from shared.platform import db
+            from shared.platform.outbox import OutboxRow, QueueMessage
+            from shared.webhooks.messages import SEND_QUEUE, SendRequest
+
+            delivery_id = self.dispatched(self.delivery_owner)
+            with db.session_scope() as session:
+                row = session.scalars(
+                    select(OutboxRow.payload).where(OutboxRow.payload.contains(f"{delivery_id}:1"))
+                ).one()
+            message = QueueMessage.model_validate_json(row)
+            assert message.queue == SEND_QUEUE
+            request = SendRequest.model_validate_json(message.body).model_copy(
+                update={"not_after": datetime.now(UTC) + timedelta(hours=1)}
+            )
+            self._prepared_call = request.model_dump(mode="json")
+        return self._prepared_call
+
+    def failed_delivery(self) -> tuple[Account, str, str]:
+        """A fresh account, its endpoint and a delivery to it that failed (the receiver's 410
+        Gone, recorded by the real recorder, disabled the endpoint; its owner enabled it again
+        since): what a retry is for."""
+        from shared.webhooks import delivery
+        from shared.webhooks.messages import Outcome
+
+        owner = self.account()
+        endpoint_id = self.webhook(owner)
+        delivery_id = self.dispatched(owner)
+        gone = Outcome(delivery_id=uuid.UUID(delivery_id), attempt=1, status=410)
+        if (what := delivery.record(gone)) != "gone":
+            raise RuntimeError(f"webhooks-record of {delivery_id}: {what}")
+        self.call(
+            "webhooks-update",
+            self.http(
+                "webhooks-update",
+                account=owner,
+                params={"id": endpoint_id},
+                body={"is_active": True},
+            ),
+        )
+        return owner, endpoint_id, delivery_id
+
     def reset_token(self, account: Account) -> str:
         from shared.auth.service import issue_reset_token
         from shared.platform import db
@@ -219,6 +390,24 @@ class Fixtures:
             document = session.get(Document, uuid.UUID(document_id))
             assert document is not None
             return str(document.s3_key)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 15.0) -> None:
+    """Return once something accepts connections on ``port`` of 127.0.0.1."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the webhook receiver did not listen on {port}") from None
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=10)
 
 
 # ---- one event per call, per function ---------------------------------------------------------
@@ -264,6 +453,18 @@ def _reset_confirm(fx: Fixtures) -> dict[str, Any]:
     return fx.http(
         "auth-password-reset-confirm",
         body={"token": fx.reset_token(account), "new_password": PASSWORD + " again"},
+    )
+
+
+def _webhook_delete(fx: Fixtures) -> dict[str, Any]:
+    owner = fx.account()  # a fresh account: at most 10 webhooks each
+    return fx.http("webhooks-delete", account=owner, params={"id": fx.webhook(owner)})
+
+
+def _webhook_retry(fx: Fixtures) -> dict[str, Any]:
+    owner, endpoint_id, delivery_id = fx.failed_delivery()
+    return fx.http(
+        "webhooks-retry", account=owner, params={"id": endpoint_id, "delivery_id": delivery_id}
     )
 
 
@@ -352,6 +553,48 @@ SCENARIOS: dict[str, Scenario] = {
         "notifications-deliver",
         {"type": "notify", "id": str(uuid.uuid4()), "user_id": fx.member.id, "kind": "welcome"},
     ),
+    "webhooks-create": lambda fx: fx.http(
+        "webhooks-create",
+        account=fx.account(),  # a fresh account: at most 10 webhooks each
+        body={"url": fx.receiver, "events": ["user.updated"], "description": "Bench"},
+    ),
+    "webhooks-list": lambda fx: fx.http(
+        "webhooks-list", account=fx.webhook_owner, query={"limit": "5"}
+    ),
+    "webhooks-get": lambda fx: fx.http(
+        "webhooks-get", account=fx.webhook_owner, params={"id": fx.shared_webhook}
+    ),
+    "webhooks-update": lambda fx: fx.http(
+        "webhooks-update",
+        account=fx.webhook_owner,
+        params={"id": fx.shared_webhook},
+        body={"url": fx.receiver, "description": "Renamed"},  # the URL checked again
+    ),
+    "webhooks-rotate-secret": lambda fx: fx.http(
+        "webhooks-rotate-secret", account=fx.webhook_owner, params={"id": fx.shared_webhook}
+    ),
+    "webhooks-deliveries": lambda fx: fx.http(
+        "webhooks-deliveries",
+        account=fx.webhook_owner,
+        params={"id": fx.shared_webhook},
+        query={"limit": "5"},
+    ),
+    "webhooks-delete": _webhook_delete,
+    "webhooks-retry": _webhook_retry,
+    "webhooks-dispatch": lambda fx: _queue(
+        fx, "webhooks-dispatch", {"delivery_id": fx.delivery(fx.delivery_owner), "attempt": 1}
+    ),
+    "webhooks-send": lambda fx: _queue(fx, "webhooks-send", fx.prepared_call),
+    "webhooks-record": lambda fx: _queue(
+        fx,
+        "webhooks-record",
+        {
+            "delivery_id": fx.dispatched(fx.delivery_owner),
+            "attempt": 1,
+            "status": 200,
+            "duration_ms": 3.0,
+        },
+    ),
     "documents-ingest": _ingest,
     "users-purge": _purge,
     "system-maintenance": lambda fx: schedule_event(fx.registry["system-maintenance"]),
@@ -373,5 +616,10 @@ CONSUMING = frozenset(
         "documents-ingest",
         "users-purge",
         "notifications-deliver",
+        "webhooks-create",
+        "webhooks-delete",
+        "webhooks-retry",
+        "webhooks-dispatch",
+        "webhooks-record",
     }
 )

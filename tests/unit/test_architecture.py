@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from functions.registry import REPO_ROOT, discover
+from shared.tables import MODEL_MODULES
 
 REGISTRY = discover()
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -168,3 +169,34 @@ def test_a_function_imports_what_its_declaration_needs_and_no_more(name):
     # And it stays within its kind's module budget
     budget = HEALTH_BUDGET if name == "system-health" else MODULE_BUDGET[entry.kind]
     assert len(modules) <= budget, f"{name}: {len(modules)} modules, budget {budget}"
+
+
+_FOREIGN_KEYS_PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+from shared.platform.orm import Base
+unresolved = []
+for table in Base.metadata.tables.values():
+    for key in table.foreign_keys:
+        try:
+            key.column
+        except Exception as exc:
+            unresolved.append(f"{key.parent}: {type(exc).__name__}")
+print(json.dumps(unresolved))
+"""
+
+
+@pytest.mark.parametrize("module", MODEL_MODULES)
+def test_a_models_module_alone_resolves_its_foreign_keys(module):
+    # Given a fresh interpreter that imported one domain's models, as one function's handler
+    # may import nothing else of the tables (a flush orders the tables by their foreign keys)
+    result = subprocess.run(
+        [sys.executable, "-c", _FOREIGN_KEYS_PROBE, module],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    # Then every foreign key finds the table it names
+    assert json.loads(result.stdout) == []

@@ -257,6 +257,73 @@ def notifications_read(app: Any, p: Principal | None, params: dict[str, Any]) ->
     return _session_call(lambda s: service.mark_read(s, p, notification_id), 204)
 
 
+def webhooks_create(app: Any, p: Principal | None, params: dict[str, Any]) -> tuple[int, Any]:
+    from shared.webhooks import service
+    from shared.webhooks.schemas import WebhookCreate
+
+    body = _body(WebhookCreate, app.current_event.body)
+    return _session_call(lambda s: service.create(s, p, body), 201)
+
+
+def webhooks_list(app: Any, p: Principal | None, params: dict[str, Any]) -> tuple[int, Any]:
+    from shared.webhooks import service
+
+    query = app.current_event.query_string_parameters or {}
+    limit, cursor = _limit(query), _cursor(query)
+    return _session_call(lambda s: service.list_endpoints(s, p, limit=limit, after=cursor))
+
+
+def webhooks_get(app: Any, p: Principal | None, params: dict[str, Any]) -> tuple[int, Any]:
+    from shared.webhooks import service
+
+    endpoint_id = _uuid(params["id"], "id")
+    return _session_call(lambda s: service.get(s, p, endpoint_id))
+
+
+def webhooks_update(app: Any, p: Principal | None, params: dict[str, Any]) -> tuple[int, Any]:
+    from shared.webhooks import service
+    from shared.webhooks.schemas import WebhookUpdate
+
+    endpoint_id = _uuid(params["id"], "id")
+    body = _body(WebhookUpdate, app.current_event.body)
+    return _session_call(lambda s: service.update(s, p, endpoint_id, body))
+
+
+def webhooks_delete(app: Any, p: Principal | None, params: dict[str, Any]) -> tuple[int, Any]:
+    from shared.webhooks import service
+
+    endpoint_id = _uuid(params["id"], "id")
+    return _session_call(lambda s: service.delete(s, p, endpoint_id), 204)
+
+
+def webhooks_rotate_secret(
+    app: Any, p: Principal | None, params: dict[str, Any]
+) -> tuple[int, Any]:
+    from shared.webhooks import service
+
+    endpoint_id = _uuid(params["id"], "id")
+    return _session_call(lambda s: service.rotate_secret(s, p, endpoint_id))
+
+
+def webhooks_deliveries(app: Any, p: Principal | None, params: dict[str, Any]) -> tuple[int, Any]:
+    from shared.webhooks import service
+
+    endpoint_id = _uuid(params["id"], "id")
+    query = app.current_event.query_string_parameters or {}
+    limit, cursor = _limit(query), _cursor(query)
+    return _session_call(
+        lambda s: service.list_deliveries(s, p, endpoint_id, limit=limit, after=cursor)
+    )
+
+
+def webhooks_retry(app: Any, p: Principal | None, params: dict[str, Any]) -> tuple[int, Any]:
+    from shared.webhooks import service
+
+    endpoint_id = _uuid(params["id"], "id")
+    delivery_id = _uuid(params["delivery_id"], "delivery_id")
+    return _session_call(lambda s: service.retry(s, p, endpoint_id, delivery_id), 202)
+
+
 def system_health(app: Any, p: Principal | None, params: dict[str, Any]) -> tuple[int, Any]:
     from shared.platform.settings import Observability, get_settings
 
@@ -328,6 +395,49 @@ ROUTES: dict[str, tuple[str, str, bool, tuple[str, ...], bool, Work]] = {
         (),
         True,
         notifications_read,
+    ),
+    "webhooks-create": ("POST", "/webhooks", True, ("admin", "member"), True, webhooks_create),
+    "webhooks-list": ("GET", "/webhooks", True, (), True, webhooks_list),
+    "webhooks-get": ("GET", "/webhooks/<id>", True, (), True, webhooks_get),
+    "webhooks-update": (
+        "PATCH",
+        "/webhooks/<id>",
+        True,
+        ("admin", "member"),
+        True,
+        webhooks_update,
+    ),
+    "webhooks-delete": (
+        "DELETE",
+        "/webhooks/<id>",
+        True,
+        ("admin", "member"),
+        True,
+        webhooks_delete,
+    ),
+    "webhooks-rotate-secret": (
+        "POST",
+        "/webhooks/<id>/rotate-secret",
+        True,
+        ("admin", "member"),
+        True,
+        webhooks_rotate_secret,
+    ),
+    "webhooks-deliveries": (
+        "GET",
+        "/webhooks/<id>/deliveries",
+        True,
+        (),
+        True,
+        webhooks_deliveries,
+    ),
+    "webhooks-retry": (
+        "POST",
+        "/webhooks/<id>/deliveries/<delivery_id>/retry",
+        True,
+        ("admin", "member"),
+        True,
+        webhooks_retry,
     ),
     "system-health": ("GET", "/health", False, (), False, system_health),
 }
@@ -426,6 +536,27 @@ def worker_handler(name: str, traced: tuple[str, ...]) -> Callable[[dict[str, An
                 deliver(message)
             else:
                 handle_reset_request(message)
+
+    elif name == "webhooks-dispatch":
+        from shared.webhooks.delivery import dispatch
+        from shared.webhooks.messages import Dispatch
+
+        def record(record: Any) -> None:
+            dispatch(Dispatch.model_validate_json(record.body))
+
+    elif name == "webhooks-send":
+        from shared.webhooks.delivery import report, send
+        from shared.webhooks.messages import SendRequest
+
+        def record(record: Any) -> None:
+            report(send(SendRequest.model_validate_json(record.body)))
+
+    elif name == "webhooks-record":
+        from shared.webhooks.delivery import record as record_outcome
+        from shared.webhooks.messages import Outcome
+
+        def record(record: Any) -> None:
+            record_outcome(Outcome.model_validate_json(record.body))
 
     else:
         from shared.users.purge import PurgeUser, purge
