@@ -607,14 +607,21 @@ def other_handler(name: str, traced: tuple[str, ...]) -> Callable[[dict[str, Any
     from datetime import UTC, datetime
 
     from shared.auth import service as auth
+    from shared.documents import ingest
     from shared.documents import service as documents
     from shared.platform import db
 
     def maintenance(event: dict[str, Any], context: Any) -> Any:
+        # the job's work: expired tokens, abandoned uploads, stuck documents, stalled attempts
         now = datetime.now(UTC)
         with db.session_scope() as session:
             removed = auth.remove_expired_tokens(session, now=now)
             removed["abandoned_documents"] = documents.remove_abandoned(session, now=now)
+        with db.session_scope() as session:
+            removed |= ingest.requeue_stuck(session, now=now)
+        from shared.webhooks import delivery as webhooks
+
+        removed["stalled_webhook_attempts"] = webhooks.settle_stalled(now=now)
         return removed
 
     return instrument(maintenance, traced)
