@@ -260,23 +260,32 @@ def _sessionmaker() -> sessionmaker[Session]:
 
 @lru_cache(maxsize=1)
 def _read_sessionmaker() -> sessionmaker[Session]:
+    """Sessions whose transaction is read-only from its first statement on: ``SET TRANSACTION
+    READ ONLY`` goes out as the session begins its transaction on a connection, so a read
+    scope that ends up asking nothing (a page answered without a query) costs no round trip."""
+    from sqlalchemy import event, text
     from sqlalchemy.orm import sessionmaker
 
-    return sessionmaker(bind=read_engine(), expire_on_commit=False)
+    makes = sessionmaker(bind=read_engine(), expire_on_commit=False)
+
+    @event.listens_for(makes, "after_begin")
+    def _read_only(_: Session, __: Any, connection: Any) -> None:
+        connection.execute(text("SET TRANSACTION READ ONLY"))
+
+    return makes
 
 
 @contextmanager
 def read_scope() -> Iterator[Session]:
     """One read-only transaction on the read replica (the primary when there is none): for the
     reads that tolerate its lag, lists and search. A write in it fails (``SET TRANSACTION READ
-    ONLY``), on the primary as on the replica, so a read path that writes is caught locally."""
-    from sqlalchemy import text
-
+    ONLY``, before its first statement), on the primary as on the replica, so a read path that
+    writes is caught locally."""
     session = _read_sessionmaker()()
     try:
-        session.execute(text("SET TRANSACTION READ ONLY"))
         yield session
-        session.commit()
+        if session.in_transaction():  # else nothing was asked: no transaction to end
+            session.commit()
     except BaseException:
         session.rollback()
         raise

@@ -5,7 +5,7 @@ a second database stands in for the replica, so what is read shows where it came
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from shared.platform import db
@@ -51,6 +51,26 @@ def test_a_read_path_that_writes_fails_even_on_the_primary(pg_url, monkeypatch):
         assert db.read_engine() is db.engine()
         with pytest.raises(DBAPIError, match="read-only transaction"), db.read_scope() as session:
             session.execute(text("CREATE TEMPORARY TABLE nope (x int)"))
+    finally:
+        db.reset()
+        reset_settings()
+
+
+def test_a_read_scope_that_asks_nothing_takes_no_connection(pg_url, monkeypatch):
+    # The read-only transaction begins with the first statement, not with the scope
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.delenv("DATABASE_READ_URL", raising=False)
+    reset_settings()
+    db.reset()
+    checkouts: list[object] = []
+    try:
+        event.listen(db.read_engine(), "checkout", lambda *_: checkouts.append(None))
+        with db.read_scope():
+            pass
+        assert checkouts == []
+        with db.read_scope() as session:
+            assert session.execute(text("SELECT 1")).scalar() == 1
+        assert len(checkouts) == 1
     finally:
         db.reset()
         reset_settings()

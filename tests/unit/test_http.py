@@ -77,6 +77,24 @@ async def admin_page(principal: CurrentPrincipal) -> dict:
     return {"user": str(principal.user_id)}
 
 
+members = HttpFunction(method="GET", path="/members", rate_limited=False)
+
+
+@members.endpoint
+async def members_page(principal: CurrentPrincipal) -> dict:
+    """Any signed-in caller, named."""
+    return {"user": str(principal.user_id)}
+
+
+anyone_signed_in = HttpFunction(method="GET", path="/signed-in", rate_limited=False)
+
+
+@anyone_signed_in.endpoint
+async def signed_in_page() -> dict:
+    """Any signed-in caller, whom the endpoint does not ask for."""
+    return {"ok": True}
+
+
 def problem(response: dict) -> dict:
     assert response["headers"]["content-type"] == "application/problem+json"
     body: dict = json.loads(response["body"])
@@ -159,6 +177,19 @@ def test_a_route_needing_auth_without_a_principal_is_401(lambda_context):
     response = admin_only.handler(event_for("GET", "/admin"), lambda_context)
     assert response["statusCode"] == 401
     assert response["headers"]["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("function", "path"), [(members, "/members"), (anyone_signed_in, "/signed-in")]
+)
+def test_an_authenticated_route_without_roles_needs_a_principal(lambda_context, function, path):
+    # Whether or not its endpoint takes the principal
+    response = function.handler(event_for("GET", path), lambda_context)
+    assert response["statusCode"] == 401
+    assert response["headers"]["www-authenticate"] == "Bearer"
+    ctx = {"principalId": USER, "sub": USER, "role": "member"}
+    response = function.handler(event_for("GET", path, authorizer=ctx), lambda_context)
+    assert response["statusCode"] == 200
 
 
 def test_a_role_outside_the_declaration_is_403(lambda_context):
