@@ -123,8 +123,8 @@ def _timed(
 @contextlib.contextmanager
 def stubbed_io(handler: Handler, name: str, event: dict[str, Any]) -> Iterator[None]:
     """The route's I/O replaced by what one real call returned: each domain service function
-    replays its recorded result, the unit of work opens no session, the rate limiter answers
-    without Redis. What remains is the transport and the serialization."""
+    replays its recorded result, the units of work (read scopes too) open no session, the rate
+    limiter answers without Redis. What remains is the transport and the serialization."""
     from shared.platform import db, ratelimit
 
     recorded: dict[tuple[str, str], Any] = {}
@@ -160,6 +160,7 @@ def stubbed_io(handler: Handler, name: str, event: dict[str, Any]) -> Iterator[N
         )
         patch(ratelimit, "hit", lambda *a, **k: decision)
         patch(db, "session_scope", lambda: contextlib.nullcontext(None))
+        patch(db, "read_scope", lambda: contextlib.nullcontext(None))  # the lists and search
         yield
     finally:
         for target, attr, original in reversed(patched):
