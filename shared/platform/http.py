@@ -315,7 +315,9 @@ def build_app(*routers: APIRouter, **kwargs: Any) -> FastAPI:
 
     Their routes are the app's own, not included routers: an included router is matched, then
     matched again to be handled, on every request, for prefixes and shared dependencies
-    that these routers never declare."""
+    that these routers never declare. FastAPI's own OpenTelemetry is off (the functions trace
+    with X-Ray): otherwise every request asks the OpenTelemetry API for its three providers."""
+    kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
     kwargs.setdefault("openapi_url", None)
     kwargs.setdefault("docs_url", None)
     kwargs.setdefault("redoc_url", None)
