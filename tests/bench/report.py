@@ -105,6 +105,7 @@ def write(results: dict[str, Any]) -> None:
         baseline_warm_seconds=a.get("baseline_warm_seconds", a.get("warm_seconds", 0)),
         parallel=a["parallel"],
         floors=floors_table(floors),
+        transport_gap=_f(transport_gap(floors)),
         table="\n".join(table(results)),
         unmeasured=(
             "Not measured in this run (no success-path scenario and baselines yet): "
@@ -130,6 +131,14 @@ def write(results: dict[str, Any]) -> None:
     DOC.write_text(text + "\n" + rest)
 
 
+def transport_gap(floors: dict[str, Any]) -> float | None:
+    """What FastAPI and Mangum cost a cold start over Powertools' resolver (CPU, ms)."""
+    from tests.bench.run import FLOORS
+
+    fastapi, powertools = (floors.get(label, {}).get("cpu_ms") for label in list(FLOORS)[-1:-3:-1])
+    return None if fastapi is None or powertools is None else fastapi - powertools
+
+
 def floors_table(floors: dict[str, Any]) -> str:
     """The floors, and what the FastAPI transport costs a cold start over Powertools'."""
     from tests.bench.run import FLOORS
@@ -138,11 +147,11 @@ def floors_table(floors: dict[str, Any]) -> str:
     for label in FLOORS:
         f = floors.get(label, {})
         rows.append(f"| {label} | {_f(f.get('cpu_ms'))} / {_f(f.get('wall_ms'))} |")
-    fastapi, powertools = (floors.get(label, {}).get("cpu_ms") for label in list(FLOORS)[-1:-3:-1])
-    if fastapi is not None and powertools is not None:
+    gap = transport_gap(floors)
+    if gap is not None:
         rows += [
             "",
-            f"FastAPI and Mangum cost a cold start **{fastapi - powertools:,.0f} ms CPU** more than"
+            f"FastAPI and Mangum cost a cold start **{gap:,.0f} ms CPU** more than"
             " Powertools' resolver before any route code runs (the difference of the last two),"
             " whatever the function does.",
         ]
