@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
-import threading
 
 from functions.registry import discover
 from local.runner import LocalRunner, RunnerConfig, runtime_environment
@@ -23,9 +23,7 @@ def main() -> int:
         print(f"! the local runner could not start: {exc}", file=sys.stderr)
         runner.stop()
         raise
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = StopSignals()
     assert runner.moto is not None
     print(f"Stratus is running at {runner.url}")
     print(f"  OpenAPI      {runner.url}/openapi.json  (viewer: {runner.url}/docs)")
@@ -46,6 +44,32 @@ def main() -> int:
     print("stopping...", flush=True)
     runner.stop()
     return 0
+
+
+class StopSignals:
+    """SIGINT (Ctrl-C) and SIGTERM (a service manager), awaited on Python's signal wakeup
+    socket, to which the C-level handler writes each signal's number from whichever thread the
+    kernel handed it to. Not a handler that sets a ``threading.Event`` the main thread waits
+    on: a signal the kernel hands to one of the runner's threads does not wake the main thread
+    from its lock wait, and a handler that runs while the main thread is entering
+    ``Event.wait`` deadlocks on the Event's own lock; either way the runner ignored the signal
+    for ever (a few stops in a hundred on a loaded machine)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)  # as set_wakeup_fd requires
+        signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for signum in self.SIGNALS:
+            signal.signal(signum, lambda *_: None)  # the wakeup byte does the work
+
+    def wait(self) -> int:
+        """Block until one of :attr:`SIGNALS` arrives; return its number."""
+        while True:
+            received = self._reader.recv(1)
+            if received and received[0] in self.SIGNALS:
+                return received[0]
 
 
 def _redact(url: str) -> str:

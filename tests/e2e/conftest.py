@@ -10,6 +10,7 @@ import pytest
 from functions.registry import Registry, discover
 from local.runner import LocalRunner, RunnerConfig
 from tests.support.log_scan import RUNNER_LOGS, LogCollector, leaks
+from tests.support.services import server_folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,10 +36,10 @@ def start_runner(registry: Registry, config: RunnerConfig) -> LocalRunner:
 
 
 @pytest.fixture(scope="module", params=["embedded", "real-services"])
-def runner(request, tmp_path_factory) -> Iterator[LocalRunner]:
+def runner(request) -> Iterator[LocalRunner]:
     """Stratus as `make local` runs it: embedded PostgreSQL + embedded Redis, or the test
     session's Postgres + Redis."""
-    state = tmp_path_factory.mktemp("local")
+    state = server_folder("stratus-local-")  # its embedded PostgreSQL's data: see there
     config = RunnerConfig(port=0, state_dir=state)
     if request.param == "real-services":
         config.database_url = request.getfixturevalue("pg_url")

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from functions.registry import REPO_ROOT
 from local.postgres import OWNER_FILE, EmbeddedPostgres
+from tests.support.services import server_folder
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +33,9 @@ def query(url: str, sql: str) -> object:
 
 
 @pytest.fixture
-def data_dir(tmp_path) -> Iterator[Path]:
-    folder = tmp_path / "pg"
+def data_dir() -> Iterator[Path]:
+    """An empty data directory's path, outside pytest's temporary root (``server_folder``)."""
+    folder = server_folder("stratus-pg-test-") / "pg"
     yield folder
     leftover = EmbeddedPostgres(folder)
     if leftover.is_running():  # a failed test: stop what it started

@@ -27,6 +27,21 @@ import pytest
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
+def server_folder(prefix: str) -> Path:
+    """A new folder directly under the system's temporary directory, removed when the test
+    process exits (after the session's log scan has read the runner logs in it): for an
+    embedded PostgreSQL's data (a runner's state folder holds its ``postgres``), never under
+    pytest's ``tmp_path``. As root the server runs as another user (``local.postgres``), who
+    must traverse every folder above its data; every pytest session that starts on the machine
+    takes that right back from ``/tmp/pytest-of-<user>`` (pytest resets it to 0700), and an
+    ``initdb`` or a server start under way then fails with "Permission denied"."""
+    import atexit
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 @cache
 def pg_admin_url() -> str:
     """The URL of a superuser's connection to the tests' PostgreSQL server (started on first

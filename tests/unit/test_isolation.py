@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import types
+import weakref
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.client
 import botocore.handlers
 import pytest
 
@@ -175,6 +177,25 @@ def test_the_guard_refuses_a_real_botocore_call_before_it_is_sent(monkeypatch):
     assert s3.generate_presigned_url(
         "get_object", Params={"Bucket": "stratus-local-uploads", "Key": "k"}
     )
+
+
+def test_the_guard_installs_beside_a_weak_proxy_whose_object_is_gone(monkeypatch):
+    # Given a weak proxy in this process whose object no longer exists
+    monkeypatch.setattr(
+        botocore.handlers, "BUILTIN_HANDLERS", list(botocore.handlers.BUILTIN_HANDLERS)
+    )
+
+    class Held:
+        pass
+
+    held = Held()
+    proxy = weakref.proxy(held)
+    del held
+    with pytest.raises(ReferenceError):
+        isinstance(proxy, botocore.client.BaseClient)
+    # When the guard is installed, as a zygote does at its start, then it is
+    install_guard()
+    assert ("before-parameter-build", isolation.guard) in botocore.handlers.BUILTIN_HANDLERS
 
 
 # ---- the environment ----------------------------------------------------------------------------
