@@ -17,6 +17,7 @@ import pytest
 from functions.registry import discover
 from local.runner import LocalRunner, RunnerConfig
 from tests.e2e.conftest import start_runner
+from tests.support.services import server_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +26,10 @@ CONDITIONS = [["content-length-range", 1, SIZE], {"Content-Type": "text/plain"}]
 
 
 @pytest.fixture(scope="module")
-def s3_runner(tmp_path_factory) -> Iterator[LocalRunner]:
-    runner = start_runner(discover(), RunnerConfig(port=0, state_dir=tmp_path_factory.mktemp("s3")))
+def s3_runner() -> Iterator[LocalRunner]:
+    runner = start_runner(
+        discover(), RunnerConfig(port=0, state_dir=server_folder("stratus-s3-policy-"))
+    )
     yield runner
     runner.stop()
 

@@ -12,6 +12,7 @@ from functions.registry import REPO_ROOT, discover
 from local.invoke import invoke
 from local.runner import RunnerConfig
 from tests.support.events import load_event
+from tests.support.services import server_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +20,11 @@ REGISTRY = discover()
 
 
 @pytest.fixture(scope="module")
-def environment(tmp_path_factory):
+def environment():
     """moto, the resources, the migrated database and Redis, without the HTTP server."""
     from local.runner import LocalRunner
 
-    config = RunnerConfig(state_dir=tmp_path_factory.mktemp("state"))
+    config = RunnerConfig(state_dir=server_folder("stratus-sample-events-"))
     runner = LocalRunner(REGISTRY, config, serve=False)
     runner.start()
     yield runner

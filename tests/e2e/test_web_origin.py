@@ -11,6 +11,7 @@ import pytest
 from functions.registry import discover
 from local.runner import LocalRunner, RunnerConfig
 from tests.e2e.conftest import start_runner
+from tests.support.services import server_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ def site_runner(tmp_path_factory) -> Iterator[LocalRunner]:
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         (site / name).write_text(text)
     (site.parent / "secret.txt").write_text("outside the site")
-    config = RunnerConfig(port=0, state_dir=tmp_path_factory.mktemp("state"), web_dir=site)
+    config = RunnerConfig(port=0, state_dir=server_folder("stratus-web-origin-"), web_dir=site)
     runner = start_runner(discover(), config)
     yield runner
     runner.stop()

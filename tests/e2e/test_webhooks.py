@@ -24,6 +24,7 @@ from local.webhook_listen import Receiver
 from shared.platform.db import normalize_url
 from tests.e2e.conftest import start_runner
 from tests.support.api import Account, sign_up
+from tests.support.services import server_folder
 from tests.unit.test_webhook_ssrf import LOOPBACK_SPELLINGS, REFUSED_LITERALS
 
 pytestmark = pytest.mark.e2e
@@ -33,10 +34,10 @@ TIMEOUT_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
-def hooks_stack(request, tmp_path_factory) -> Iterator[LocalRunner]:
+def hooks_stack(request) -> Iterator[LocalRunner]:
     config = RunnerConfig(
         port=0,
-        state_dir=tmp_path_factory.mktemp("webhooks"),
+        state_dir=server_folder("stratus-webhooks-"),
         database_url=request.getfixturevalue("pg_url"),
         redis_url=request.getfixturevalue("redis_url"),
         function_env={

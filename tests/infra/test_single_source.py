@@ -12,6 +12,7 @@ from local.runner import RunnerConfig
 from tests.e2e.conftest import start_runner
 from tests.infra.synth import synthesize
 from tests.support.registries import make_registry
+from tests.support.services import server_folder
 
 pytestmark = [pytest.mark.infra, pytest.mark.e2e]
 
@@ -55,7 +56,9 @@ def test_a_route_added_to_the_registry_reaches_cdk_the_runner_and_openapi(tmp_pa
     assert "get" in build_openapi(registry)["paths"]["/ping/{name}"]
 
     # And the local runner serves it through its real handler
-    runner = start_runner(registry, RunnerConfig(port=0, state_dir=tmp_path / "state"))
+    runner = start_runner(
+        registry, RunnerConfig(port=0, state_dir=server_folder("stratus-single-source-"))
+    )
     try:
         response = httpx.get(f"{runner.url}/ping/abc", timeout=10)
         assert response.status_code == 200
