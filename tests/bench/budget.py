@@ -69,7 +69,10 @@ def check(results: dict[str, Any], layer_dir: Path = LAYER_DIR) -> list[Check]:
                 Check(
                     "cold ≤ 0.7x lambdalith (CPU)",
                     name,
-                    _ratio(ours.get("cpu_ms"), lambdalith),
+                    _ratio(
+                        ours.get("cpu_ms"),
+                        cold.get(name, {}).get("lambdalith", {}).get("cpu_ms", lambdalith),
+                    ),
                     COLD_VS_LAMBDALITH,
                 )
             )

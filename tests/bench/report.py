@@ -47,7 +47,6 @@ def chart(results: dict[str, Any]) -> None:
 
 def table(results: dict[str, Any]) -> list[str]:
     cold, warm = results["cold"], results["warm"]
-    ll = cold.get("lambdalith", {}).get("lambdalith", {})
     rows = [
         "| function | kind | cold CPU / wall, ms | Powertools cold CPU / wall | lambdalith cold CPU"
         " / wall | restore, ms (CPU / wall) | warm p50 / p99, µs (calls) | baselines warm p50"
@@ -56,7 +55,7 @@ def table(results: dict[str, Any]) -> list[str]:
     ]
     for name, kind in sorted(results["kinds"].items()):
         c, w = cold.get(name, {}), warm.get(name, {})
-        ours, pt = c.get("stratus", {}), c.get("powertools", {})
+        ours, pt, ll = c.get("stratus", {}), c.get("powertools", {}), c.get("lambdalith", {})
         ws, wp, wl = w.get("stratus", {}), w.get("powertools", {}), w.get("lambdalith", {})
         real = ws.get("warm", {})
         rows.append(

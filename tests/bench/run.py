@@ -239,10 +239,11 @@ class Bench:
         return wall, cpu, json.loads(out.strip().splitlines()[-1])
 
     def record(self, key: str, variant: str, figures: dict[str, Any]) -> None:
+        sample = (figures["cold_wall_ms"], figures["cold_cpu_ms"])
         with self.lock:
-            self.samples.setdefault(key, {}).setdefault(variant, []).append(
-                (figures["cold_wall_ms"], figures["cold_cpu_ms"])
-            )
+            self.samples.setdefault(key, {}).setdefault(variant, []).append(sample)
+            if variant == "lambdalith":  # and the one function's, over every first request
+                self.samples.setdefault("lambdalith", {}).setdefault(variant, []).append(sample)
             self.loads.append(os.getloadavg()[0])
 
     def warm_events(self, fx: Any, entry: Entry, *, restore: bool) -> list[dict[str, Any]]:
@@ -343,20 +344,22 @@ class Bench:
         for run in range(self.args.runs):
             first_run = run == 0
             if routes:
-                # the lambdalith is one function: one fresh process per run, its first request
-                # rotating over the routes; the first one then serves every route's warm calls
-                # (the longest task: submitted first)
-                first = routes[(run * 5) % len(routes)]
+                # the lambdalith serves every route: per route, fresh processes whose first
+                # request is that route's (the same first work as the route's own function);
+                # the first one then serves every route's warm calls (the longest task:
+                # submitted first)
                 submit(
+                    routes[0].name,
                     "lambdalith",
-                    "lambdalith",
-                    first,
-                    [SCENARIOS[first.name](fx)],
+                    routes[0],
+                    [SCENARIOS[routes[0].name](fx)],
                     plan=self.plan(fx, routes) if first_run else None,
                 )
             for label, statement in FLOORS.items():
                 submit("floor", label, [sys.executable, "-c", FLOOR.format(statement=statement)])
             for entry in self.entries:
+                if entry.kind == "http" and entry is not routes[0]:
+                    submit(entry.name, "lambdalith", entry, [SCENARIOS[entry.name](fx)])
                 submit(entry.name, "stratus", entry, [SCENARIOS[entry.name](fx)])
                 submit(
                     entry.name,
@@ -474,13 +477,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warm-seconds",
         type=float,
-        default=4.0,
+        default=3.0,
         help="at most this long of warm calls with real I/O per Stratus function",
     )
     parser.add_argument(
         "--baseline-warm-seconds",
         type=float,
-        default=2.0,
+        default=1.5,
         help="at most this long of warm calls with real I/O per baseline and route",
     )
     parser.add_argument("--no-docs", action="store_true", help="results.json only")
