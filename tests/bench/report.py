@@ -96,6 +96,7 @@ def write(results: dict[str, Any]) -> None:
         load_max=load["max"],
         cold_seconds=results["seconds"]["cold"],
         runs=a["runs"],
+        lambdalith_runs=min(a["runs"], a.get("lambdalith_runs", a["runs"])),
         warm=a["warm"],
         baseline_warm=a["baseline_warm"],
         consuming=a["consuming_calls"],

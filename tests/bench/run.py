@@ -343,7 +343,7 @@ class Bench:
         events_started, events_cpu = time.perf_counter(), time.thread_time()
         for run in range(self.args.runs):
             first_run = run == 0
-            if routes:
+            if routes and run < self.args.lambdalith_runs:
                 # the lambdalith serves every route: per route, fresh processes whose first
                 # request is that route's (the same first work as the route's own function);
                 # the first one then serves every route's warm calls (the longest task:
@@ -358,7 +358,11 @@ class Bench:
             for label, statement in FLOORS.items():
                 submit("floor", label, [sys.executable, "-c", FLOOR.format(statement=statement)])
             for entry in self.entries:
-                if entry.kind == "http" and entry is not routes[0]:
+                if (
+                    entry.kind == "http"
+                    and entry is not routes[0]
+                    and run < self.args.lambdalith_runs
+                ):
                     submit(entry.name, "lambdalith", entry, [SCENARIOS[entry.name](fx)])
                 submit(entry.name, "stratus", entry, [SCENARIOS[entry.name](fx)])
                 submit(
@@ -468,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=20,
         help="warm calls with real I/O of a route that spends its data",
+    )
+    parser.add_argument(
+        "--lambdalith-runs",
+        type=int,
+        default=3,
+        help="fresh lambdalith processes per route (the lambdalith: this many times the routes)",
     )
     parser.add_argument("--parallel", type=int, default=2, help="probes at once")
     parser.add_argument("--bytecode-functions", nargs="*", default=["system-health", "users-get"])
