@@ -106,13 +106,19 @@ def test_an_effect_survives_its_row(session):
     assert outbox._EFFECT.validate_json(row.payload) == effect
 
 
-def test_the_relay_can_reach_every_destination_an_effect_can_name():
+def test_the_relay_can_reach_every_destination_an_effect_can_name_and_no_other_queue():
+    # Given every queue a function that can write the outbox (it has the database) sends to
     registry = discover()
     relay = registry["system-outbox-relay"].function
     sent_to = {
-        access for entry in registry for access in entry.function.needs if access.kind == "queue"
+        access
+        for entry in registry
+        if DATABASE in entry.function.needs and entry.function is not relay
+        for access in entry.function.needs
+        if access.kind == "queue"
     }
     assert sent_to  # the notifications and purge queues at least
-    assert sent_to <= set(relay.needs)
+    # Then the relay may send to each of them, and to no other queue (least privilege)
+    assert {a for a in relay.needs if a.kind == "queue"} == sent_to
     assert {DATABASE, CACHE, Access("bucket", "uploads", "write")} <= set(relay.needs)
     assert relay.schedule.expression == "rate(1 minute)"

@@ -12,8 +12,10 @@ class RelaySettings(Observability, Database, Cache, Aws):
 
 function = ScheduledJob(
     schedule="rate(1 minute)",
-    # Every destination an effect can name: each queue a function sends to, the cache, and the
-    # bucket the service itself writes (tests/unit/test_registry.py checks the queues).
+    # Every destination an effect can name: each queue a function that writes the outbox (one
+    # with the database) sends to, the cache, and the bucket the service itself writes
+    # (tests/unit/test_outbox.py checks the queues). Not webhook-outcomes: only the webhook
+    # sender, outside the VPC and without a database, sends there, directly.
     needs=(
         DATABASE,
         CACHE,
@@ -22,7 +24,6 @@ function = ScheduledJob(
         queue("ingest"),  # stuck documents queued again by the maintenance job
         queue("webhooks"),
         queue("webhook-send"),
-        queue("webhook-outcomes"),
         bucket("uploads", "write"),
     ),
     settings=RelaySettings,
