@@ -64,8 +64,20 @@ class MotoServer:
     def start(self) -> None:
         """Start serving, with empty backends: moto keeps its state per process, and a second
         runner in the same process (the tests start several) must not see the first's."""
+        import socket
         import urllib.request
 
+        # moto's server thread dies on a port it cannot bind, and its start() then waits for
+        # ever for a readiness that never comes: refuse a taken port first, by name.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as exc:
+                raise RuntimeError(
+                    f"the local AWS (moto) cannot listen on 127.0.0.1:{self.port}: {exc.strerror}"
+                    " (another runner? set AWS_PORT to a free port)"
+                ) from None
         self._server.start()
         reset = f"{self.endpoint}/moto-api/reset"
         request = urllib.request.Request(reset, method="POST")  # noqa: S310 - loopback moto
