@@ -40,7 +40,7 @@ def test_a_free_port_serves_the_aws_apis():
             endpoint_url=server.endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+            aws_secret_access_key="testing",
         )
         url = sqs.create_queue(QueueName="local-aws-check")["QueueUrl"]
         assert sqs.list_queues()["QueueUrls"] == [url]
