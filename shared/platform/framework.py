@@ -40,17 +40,16 @@ def import_fastapi() -> bool:
         from pydantic._internal._config import config_defaults
     except ImportError:  # pragma: no cover - another pydantic: import as it is
         config_defaults = {}
-    if config_defaults.get("defer_build") is not False:
-        for name in MODULES:
-            importlib.import_module(name)
-        return False
-    config_defaults["defer_build"] = True
+    deferring = config_defaults.get("defer_build") is False
+    if deferring:
+        config_defaults["defer_build"] = True
     try:
         for name in MODULES:
             importlib.import_module(name)
     finally:
-        config_defaults["defer_build"] = False
-    return True
+        if deferring:
+            config_defaults["defer_build"] = False
+    return deferring
 
 
 DEFERRED = import_fastapi()

@@ -7,7 +7,7 @@ from typing import Any
 
 from infra.config import MB
 from tests.bench import budget
-from tests.bench.run import CHART, DOC
+from tests.bench.run import CHART, DOC, FASTAPI_FLOOR, FLOORS, POWERTOOLS_FLOOR
 
 MARKER = "## Vectors at 100,000 chunks"  # what follows is written by the other benchmarks
 
@@ -133,16 +133,13 @@ def write(results: dict[str, Any]) -> None:
 
 def transport_gap(floors: dict[str, Any]) -> float | None:
     """What FastAPI and Mangum cost a cold start over Powertools' resolver (CPU, ms)."""
-    from tests.bench.run import FLOORS
-
-    fastapi, powertools = (floors.get(label, {}).get("cpu_ms") for label in list(FLOORS)[-1:-3:-1])
+    fastapi = floors.get(FASTAPI_FLOOR, {}).get("cpu_ms")
+    powertools = floors.get(POWERTOOLS_FLOOR, {}).get("cpu_ms")
     return None if fastapi is None or powertools is None else fastapi - powertools
 
 
 def floors_table(floors: dict[str, Any]) -> str:
     """The floors, and what the FastAPI transport costs a cold start over Powertools'."""
-    from tests.bench.run import FLOORS
-
     rows = ["| floor (`tests/bench/run.py`, FLOORS) | cold CPU / wall, ms |", "|---|---:|"]
     for label in FLOORS:
         f = floors.get(label, {})
@@ -152,7 +149,7 @@ def floors_table(floors: dict[str, Any]) -> str:
         rows += [
             "",
             f"FastAPI and Mangum cost a cold start **{gap:,.0f} ms CPU** more than"
-            " Powertools' resolver before any route code runs (the difference of the last two),"
+            " Powertools' resolver before any route code runs (the two transports' floors),"
             " whatever the function does.",
         ]
     return "\n".join(rows)

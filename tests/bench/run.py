@@ -121,19 +121,26 @@ FLOOR = (
 )
 
 
+POWERTOOLS_FLOOR = "transport: pydantic + Powertools' APIGatewayRestResolver"
+FASTAPI_FLOOR = "transport: pydantic + FastAPI (as shared.platform.framework imports it) + Mangum"
+
 #: The floors: what a process costs before any function code, and each transport's own imports
-#: (the difference between the last two is what FastAPI and Mangum cost a cold start over
-#: Powertools' resolver, whatever the route does).
+#: (the difference between the two transports' is what FastAPI and Mangum cost a cold start
+#: over Powertools' resolver, whatever the route does).
 FLOORS = {
     "python -c pass": "",
     "python -c 'import boto3'": "import boto3",
-    "transport: pydantic + Powertools' APIGatewayRestResolver": (
+    POWERTOOLS_FLOOR: (
         "import pydantic\nfrom aws_lambda_powertools.event_handler import APIGatewayRestResolver"
     ),
-    "transport: pydantic + FastAPI (as shared.platform.framework imports it) + Mangum": (
-        "import pydantic\nfrom shared.platform import framework\nimport mangum"
-    ),
+    FASTAPI_FLOOR: "import pydantic\nfrom shared.platform import framework\nimport mangum",
 }
+
+
+def figures(stdout: str) -> dict[str, Any]:
+    """The figures a probe (or a floor) printed: its last line, one JSON object."""
+    result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return result
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -236,10 +243,10 @@ class Bench:
             *extra,
         ]
         wall, cpu, out = run_child(argv, env or self.env())
-        return wall, cpu, json.loads(out.strip().splitlines()[-1])
+        return wall, cpu, figures(out)
 
-    def record(self, key: str, variant: str, figures: dict[str, Any]) -> None:
-        sample = (figures["cold_wall_ms"], figures["cold_cpu_ms"])
+    def record(self, key: str, variant: str, printed: dict[str, Any]) -> None:
+        sample = (printed["cold_wall_ms"], printed["cold_cpu_ms"])
         with self.lock:
             self.samples.setdefault(key, {}).setdefault(variant, []).append(sample)
             if variant == "lambdalith":  # and the one function's, over every first request
@@ -281,14 +288,13 @@ class Bench:
         each worker, and one Powertools handler of each kind)."""
         from tests.bench.scenarios import SCENARIOS
 
-        tasks: list[tuple[str, Entry]] = [("lambdalith", routes[0])] if routes else []
-        kinds_seen: set[str] = set()
+        # every HTTP route's modules: the lambdalith's, and one Powertools handler's
+        tasks: list[tuple[str, Entry]] = (
+            [("lambdalith", routes[0]), ("powertools", routes[0])] if routes else []
+        )
         for entry in self.entries:
-            if entry.kind != "http":
-                tasks.append(("stratus", entry))
-            if entry.kind not in kinds_seen or entry.kind != "http":
-                kinds_seen.add(entry.kind)
-                tasks.append(("powertools", entry))
+            if entry.kind != "http":  # each other function's own, in both variants
+                tasks += [("stratus", entry), ("powertools", entry)]
         with ThreadPoolExecutor(max_workers=self.args.parallel) as pool:
             futures = [
                 pool.submit(self.probe, "cold", variant, entry, [SCENARIOS[entry.name](fx)])
@@ -323,15 +329,15 @@ class Bench:
             def task() -> None:
                 if isinstance(argv_or_entry, list):
                     wall, cpu, out = run_child(argv_or_entry, env or self.env())
-                    figures = json.loads(out.strip().splitlines()[-1])
+                    printed = figures(out)
                 else:
                     extra = (plan,) if plan else ()
-                    wall, cpu, figures = self.probe(
+                    wall, cpu, printed = self.probe(
                         "cold", variant, argv_or_entry, events, *extra, env=env
                     )
-                self.record(key, label or variant, figures)
+                self.record(key, label or variant, printed)
                 with self.lock:
-                    for route, result in figures.get("warm", {}).items():
+                    for route, result in printed.get("warm", {}).items():
                         self.warm.setdefault(route, {})[variant] = result
                 group = "floor" if key == "floor" else label or variant
                 self.cost(f"{'cold and warm' if plan else 'cold'} {group}", wall / 1000, cpu / 1000)
@@ -343,27 +349,16 @@ class Bench:
         events_started, events_cpu = time.perf_counter(), time.thread_time()
         for run in range(self.args.runs):
             first_run = run == 0
-            if routes and run < self.args.lambdalith_runs:
-                # the lambdalith serves every route: per route, fresh processes whose first
-                # request is that route's (the same first work as the route's own function);
-                # the first one then serves every route's warm calls (the longest task:
-                # submitted first)
-                submit(
-                    routes[0].name,
-                    "lambdalith",
-                    routes[0],
-                    [SCENARIOS[routes[0].name](fx)],
-                    plan=self.plan(fx, routes) if first_run else None,
-                )
             for label, statement in FLOORS.items():
                 submit("floor", label, [sys.executable, "-c", FLOOR.format(statement=statement)])
             for entry in self.entries:
-                if (
-                    entry.kind == "http"
-                    and entry is not routes[0]
-                    and run < self.args.lambdalith_runs
-                ):
-                    submit(entry.name, "lambdalith", entry, [SCENARIOS[entry.name](fx)])
+                if entry.kind == "http" and run < self.args.lambdalith_runs:
+                    # the lambdalith serves every route: per route, fresh processes whose first
+                    # request is that route's (the same first work as the route's function);
+                    # the very first one then serves every route's warm calls
+                    first = first_run and entry is routes[0]
+                    plan = self.plan(fx, routes) if first else None
+                    submit(entry.name, "lambdalith", entry, [SCENARIOS[entry.name](fx)], plan=plan)
                 submit(entry.name, "stratus", entry, [SCENARIOS[entry.name](fx)])
                 submit(
                     entry.name,
